@@ -1,0 +1,1 @@
+print("qsent-quantize: not built yet")

@@ -1,0 +1,101 @@
+// CKernels: the numeric kernels of qsent.
+//
+// Every kernel takes the ISA to run explicitly; there is no global state. `qk_isa_best()`
+// probes the CPU once per call (cheap: cpuid / getauxval) and the engine keeps the answer.
+// One file per ISA (qk_scalar.c, qk_avx2.c, qk_avx512vnni.c, qk_neon.c); SIMD functions use
+// per-function __attribute__((target(...))) so one binary runs on every x86-64 / ARM64 box.
+//
+// Matrix conventions: row-major. A "linear" weight W is [N][K] (PyTorch nn.Linear layout:
+// one row per output channel). GEMMs compute C[m][n] = sum_k A[m][k] * W[n][k] ("NT" form)
+// for m in [0, M) and n in [n0, n1): callers split the N range across threads.
+#ifndef QSENT_CKERNELS_H
+#define QSENT_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    QK_ISA_SCALAR = 0,       // portable C reference
+    QK_ISA_AVX2 = 1,         // x86-64 AVX2 + FMA (pmaddubsw with the sign trick; no VNNI)
+    QK_ISA_AVX512VNNI = 2,   // x86-64 AVX-512 F/BW/VL + VNNI (vpdpbusd)
+    QK_ISA_NEON = 3,         // AArch64 Advanced SIMD (smull/sadalp)
+    QK_ISA_NEON_DOTPROD = 4, // AArch64 Advanced SIMD + dotprod (sdot)
+} qk_isa;
+
+/// Non-zero if this CPU (and OS) can run `isa`.
+int qk_isa_supported(qk_isa isa);
+/// The fastest supported ISA.
+qk_isa qk_isa_best(void);
+/// Stable lower-case name: "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod".
+const char *qk_isa_name(qk_isa isa);
+
+/// Activation functions fused into GEMM output stages.
+typedef enum { QK_ACT_NONE = 0, QK_ACT_GELU = 1, QK_ACT_RELU = 2 } qk_act;
+
+// ---------------------------------------------------------------------------------------
+// int8 weights: packed layout (the layout stored in .qsent blobs, see docs/FORMAT.md)
+//
+//   Np = round_up(N, 16), Kp = round_up(K, 4)
+//   packed[(n / 16) * (Kp * 16) + (k / 4) * 64 + (n % 16) * 4 + (k % 4)] = W[n][k]
+//   padding (n >= N or k >= K) is 0.
+//
+// i.e. panels of 16 output channels; inside a panel, groups of 4 consecutive k for each
+// channel, so one 64-byte load feeds one vpdpbusd (16 lanes x 4 bytes), two AVX2 ymm, or
+// four NEON sdot q-registers. Weights must lie in [-127, 127].
+// colsum[n] = sum_k W[n][k] (int32), needed by the VNNI +128 activation shift.
+// ---------------------------------------------------------------------------------------
+size_t qk_packed_s8_size(int N, int K);
+void qk_pack_s8(int N, int K, const int8_t *W, int ldw, int8_t *packed, int32_t *colsum);
+
+/// Per-row symmetric dynamic quantization: scale[m] = max|X[m][:]| / 127 (1 if the row is 0),
+/// Q[m][k] = round-half-away(X[m][k] / scale[m]) clamped to [-127, 127]; Q[m][K..ldq) = 0.
+/// ldq must be >= round_up(K, 4).
+void qk_quantize_rows_s8(qk_isa isa, int M, int K, const float *X, int ldx,
+                         int8_t *Q, int ldq, float *scale);
+
+/// Raw int32 accumulators: C[m][n] = sum_k A[m][k] * W[n][k] for n in [n0, n1).
+/// A is int8 [M][lda] with lda >= round_up(K,4) and zero padding in [K, round_up(K,4)).
+/// Activations may be any int8 (including -128); weights in [-127, 127].
+/// Used by tests to check every SIMD kernel bit-exact against the scalar reference.
+void qk_gemm_s8_s32(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
+                    const int8_t *packed, const int32_t *colsum,
+                    int32_t *C, int ldc, int n0, int n1);
+
+/// Fused int8 linear layer:
+///   C[m][n] = act(acc[m][n] * ascale[m] * wscale[n] + bias[n])   (bias may be NULL)
+void qk_gemm_s8_f32(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
+                    const float *ascale, const int8_t *packed, const int32_t *colsum,
+                    const float *wscale, const float *bias, qk_act act,
+                    float *C, int ldc, int n0, int n1);
+
+// ---------------------------------------------------------------------------------------
+// fp32 (the reference path, and attention)
+// ---------------------------------------------------------------------------------------
+
+/// C[m][n] = act(sum_k A[m][k] * B[n][k] + bias[n]) for n in [n0, n1). bias may be NULL.
+void qk_sgemm_nt(qk_isa isa, int M, int N, int K, const float *A, int lda,
+                 const float *B, int ldb, const float *bias, qk_act act,
+                 float *C, int ldc, int n0, int n1);
+
+/// In place: X[m][:] = softmax(X[m][:N]) per row, with max subtraction.
+void qk_softmax_rows(int M, int N, float *X, int ldx);
+
+/// out[m][:] = (X[m][:] - mean) / sqrt(var + eps) * gamma + beta, per row of D.
+/// (biased variance, as torch.nn.LayerNorm). out may alias X.
+void qk_layernorm(int M, int D, const float *X, int ldx, const float *gamma,
+                  const float *beta, float eps, float *out, int ldo);
+
+/// In place: x[i] = GELU(x[i]) = 0.5 x (1 + erf(x / sqrt 2)) (exact erf form, torch default).
+void qk_gelu(size_t n, float *x);
+
+/// y[i] += x[i]
+void qk_add(size_t n, const float *x, float *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+// Work in progress: replaced as the module is written.

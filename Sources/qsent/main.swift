@@ -1,0 +1,1 @@
+print("qsent: not built yet")

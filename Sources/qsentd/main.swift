@@ -1,0 +1,1 @@
+print("qsentd: not built yet")

@@ -87,20 +87,20 @@ struct TensorNames {
 
     /// Every tensor the model needs, with its shape: the contract checked by loaders and the quantizer.
     func expected(_ c: ModelConfig) -> [(String, [Int])] {
-        var out: [(String, [Int])] = [
+        var list: [(String, [Int])] = [
             (words, [c.vocabSize, c.dim]), (positions, [c.maxPositions, c.dim]),
             ("\(embedNorm).weight", [c.dim]), ("\(embedNorm).bias", [c.dim]),
         ]
-        if arch == .bert { out.append((tokenTypes, [c.typeVocabSize, c.dim])) }
-        func lin(_ p: String, _ n: Int, _ k: Int) { out.append(("\(p).weight", [n, k])); out.append(("\(p).bias", [n])) }
-        func ln(_ p: String) { out.append(("\(p).weight", [c.dim])); out.append(("\(p).bias", [c.dim])) }
+        if arch == .bert { list.append((tokenTypes, [c.typeVocabSize, c.dim])) }
+        func lin(_ p: String, _ n: Int, _ k: Int) { list.append(("\(p).weight", [n, k])); list.append(("\(p).bias", [n])) }
+        func ln(_ p: String) { list.append(("\(p).weight", [c.dim])); list.append(("\(p).bias", [c.dim])) }
         for i in 0..<c.layers {
             lin(q(i), c.dim, c.dim); lin(k(i), c.dim, c.dim); lin(v(i), c.dim, c.dim); lin(out(i), c.dim, c.dim)
             ln(attnNorm(i)); lin(ffn1(i), c.hidden, c.dim); lin(ffn2(i), c.dim, c.hidden); ln(outNorm(i))
         }
         lin(pre, c.dim, c.dim)
         lin(classifier, c.labels.count, c.dim)
-        return out
+        return list
     }
 }
 

@@ -149,6 +149,10 @@ public struct SafetensorsFile: Sendable {
         do {
             header = try JSONDecoder().decode([String: HeaderEntry].self, from: file.data(8..<headerEnd))
         } catch let DecodingError.dataCorrupted(ctx) {
+            if let key = ctx.codingPath.first?.stringValue {
+                let field = ctx.codingPath.dropFirst().first?.stringValue ?? "entry"
+                throw SafetensorsError.badEntry(file: path, tensor: key, problem: "'\(field)' must hold non-negative integers")
+            }
             throw SafetensorsError.headerNotJSON(file: path, detail: ctx.debugDescription)
         } catch let DecodingError.typeMismatch(_, ctx) {
             let where_ = ctx.codingPath.first?.stringValue ?? "header"
@@ -212,6 +216,18 @@ public struct SafetensorsFile: Sendable {
 /// One value of the header object: a tensor description, or `__metadata__`.
 private enum HeaderEntry: Decodable {
     case tensor(dtype: String?, shape: [Int]?, offsets: [Int]?)
+
+    /// Numbers are decoded as Double and accepted only when they are exact non-negative
+    /// integers: a fractional or negative value becomes nil (reported as a bad entry).
+    private static func integers(_ v: [Double]?) -> [Int]? {
+        guard let v else { return nil }
+        var out: [Int] = []
+        for d in v {
+            guard d >= 0, d <= 9.0e15, d.rounded() == d else { return [-1] }
+            out.append(Int(d))
+        }
+        return out
+    }
     case metadata([String: String])
 
     private enum Keys: String, CodingKey { case dtype, shape, data_offsets }
@@ -224,8 +240,8 @@ private enum HeaderEntry: Decodable {
         }
         let c = try decoder.container(keyedBy: Keys.self)
         self = .tensor(dtype: try c.decodeIfPresent(String.self, forKey: .dtype),
-                       shape: try c.decodeIfPresent([Int].self, forKey: .shape),
-                       offsets: try c.decodeIfPresent([Int].self, forKey: .data_offsets))
+                       shape: Self.integers(try c.decodeIfPresent([Double].self, forKey: .shape)),
+                       offsets: Self.integers(try c.decodeIfPresent([Double].self, forKey: .data_offsets)))
     }
 }
 

@@ -172,17 +172,20 @@ QK_T void qk_avx2_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t
 #define S8_MR 4
 
 // acc[r][h] += A[r] . W[panel channels 8h..8h+7] over nkg groups of 4 k.
-QK_TI void s8_kernel(const int R, int nkg, const int8_t *const *a, const uint8_t *ab, int ldab,
-                     const int8_t *pw, __m256i acc[S8_MR][2]) {
+// ib is the row block interleaved per k group: ib[kg][r] = {a[4kg..4kg+3], |a|[4kg..4kg+3]}
+// (8 bytes per row), so the loop needs one activation pointer (no GPR spills).
+QK_TI void s8_kernel(const int R, int nkg, const uint8_t *ib, const int8_t *pw,
+                     __m256i acc[S8_MR][2]) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     for (int kg = 0; kg < nkg; kg++) {
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)(pw + (size_t)kg * 64));
         const __m256i w1 = _mm256_loadu_si256((const __m256i *)(pw + (size_t)kg * 64 + 32));
+        const uint8_t *p = ib + (size_t)kg * 8 * R;
         for (int r = 0; r < R; r++) {
             int32_t av, uv;
-            memcpy(&av, a[r] + kg * 4, 4);
-            memcpy(&uv, ab + (size_t)r * (size_t)ldab + kg * 4, 4);
+            memcpy(&av, p + 8 * r, 4);
+            memcpy(&uv, p + 8 * r + 4, 4);
             const __m256i va = _mm256_set1_epi32(av), vu = _mm256_set1_epi32(uv);
             __m256i t0 = _mm256_maddubs_epi16(vu, _mm256_sign_epi8(w0, va));
             __m256i t1 = _mm256_maddubs_epi16(vu, _mm256_sign_epi8(w1, va));
@@ -231,14 +234,12 @@ QK_TI void s8_store(const s8_args *g, int m, int nb, __m256i acc0, __m256i acc1)
     }
 }
 
-QK_TI void s8_block(const int R, const s8_args *g, int m0, const uint8_t *ab, int ldab,
+QK_TI void s8_block(const int R, const s8_args *g, int m0, const uint8_t *ib,
                     const int8_t *packed, int nb_lo, int nb_hi) {
-    const int8_t *a[S8_MR];
-    for (int r = 0; r < R; r++) a[r] = g->A + (size_t)(m0 + r) * (size_t)g->lda;
     for (int nb = nb_lo; nb < nb_hi; nb += 16) {
         const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
         __m256i acc[S8_MR][2];
-        s8_kernel(R, g->Kp / 4, a, ab, ldab, pw, acc);
+        s8_kernel(R, g->Kp / 4, ib, pw, acc);
         for (int r = 0; r < R; r++) s8_store(g, m0 + r, nb, acc[r][0], acc[r][1]);
     }
 }
@@ -248,8 +249,8 @@ QK_T void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const f
                           qk_act act, void *C, int ldc, int n0, int n1, int out_f32) {
     const int Kp = QK_ROUND_UP(K, 4);
     s8_args g = {M, N, Kp, lda, ldc, n0, n1, out_f32, A, ascale, wscale, bias, act, C};
-    uint8_t *ab = (uint8_t *)malloc((size_t)S8_MR * (size_t)Kp);
-    if (!ab) {
+    uint8_t *ib = (uint8_t *)malloc((size_t)S8_MR * 2 * (size_t)Kp);
+    if (!ib) {
         qk_scalar_gemm_s8(M, N, K, A, lda, ascale, packed, wscale, bias, act, C, ldc, n0, n1, out_f32);
         return;
     }
@@ -261,24 +262,26 @@ QK_T void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const f
         const int nc_hi = nc + chunk < n1 ? nc + chunk : n1;
         for (int m0 = 0; m0 < M; m0 += S8_MR) {
             const int R = M - m0 < S8_MR ? M - m0 : S8_MR;
-            for (int r = 0; r < R; r++) { // |a| as u8 (abs(-128) = 0x80 = 128)
+            for (int r = 0; r < R; r++) { // interleave a and |a| as u8 (abs(-128) = 0x80 = 128)
                 const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
-                uint8_t *dst = ab + (size_t)r * (size_t)Kp;
-                int k = 0;
-                for (; k + 32 <= Kp; k += 32)
-                    _mm256_storeu_si256((__m256i *)(dst + k),
-                                        _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(src + k))));
-                for (; k < Kp; k++) dst[k] = (uint8_t)(src[k] < 0 ? -(int)src[k] : src[k]);
+                for (int kg = 0; kg < Kp / 4; kg++) {
+                    uint8_t *dst = ib + ((size_t)kg * R + r) * 8;
+                    for (int t = 0; t < 4; t++) {
+                        const int v = src[kg * 4 + t];
+                        dst[t] = (uint8_t)v;
+                        dst[4 + t] = (uint8_t)(v < 0 ? -v : v);
+                    }
+                }
             }
             switch (R) {
-            case 4: s8_block(4, &g, m0, ab, Kp, packed, nc, nc_hi); break;
-            case 3: s8_block(3, &g, m0, ab, Kp, packed, nc, nc_hi); break;
-            case 2: s8_block(2, &g, m0, ab, Kp, packed, nc, nc_hi); break;
-            default: s8_block(1, &g, m0, ab, Kp, packed, nc, nc_hi); break;
+            case 4: s8_block(4, &g, m0, ib, packed, nc, nc_hi); break;
+            case 3: s8_block(3, &g, m0, ib, packed, nc, nc_hi); break;
+            case 2: s8_block(2, &g, m0, ib, packed, nc, nc_hi); break;
+            default: s8_block(1, &g, m0, ib, packed, nc, nc_hi); break;
             }
         }
     }
-    free(ab);
+    free(ib);
 }
 
 // ---- fp32 GEMM (NT) ---------------------------------------------------------------------------
@@ -341,9 +344,61 @@ QK_TI void sg_kernel(const int R, int kb, const float *a, int lda, const float *
     }
 }
 
+// Small M (GEMV-like): dot products straight from B, four channels at a time, no packing
+// (packing B would cost as much as the whole product). B rows stay in L1 across the M rows.
+QK_T void qk_avx2_sgemm_small(int M, int K, const float *A, int lda, const float *B, int ldb,
+                              const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
+    int n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        const float *b0 = B + (size_t)n * (size_t)ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+        for (int m = 0; m < M; m++) {
+            const float *a = A + (size_t)m * (size_t)lda;
+            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            int k = 0;
+            for (; k + 8 <= K; k += 8) {
+                const __m256 av = _mm256_loadu_ps(a + k);
+                s0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b0 + k), s0);
+                s1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b1 + k), s1);
+                s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b2 + k), s2);
+                s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b3 + k), s3);
+            }
+            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+            __m128 v = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+            float t[4];
+            _mm_storeu_ps(t, v);
+            for (; k < K; k++) {
+                t[0] += a[k] * b0[k];
+                t[1] += a[k] * b1[k];
+                t[2] += a[k] * b2[k];
+                t[3] += a[k] * b3[k];
+            }
+            float *c = C + (size_t)m * (size_t)ldc + n;
+            for (int j = 0; j < 4; j++) c[j] = qk_act1(bias ? t[j] + bias[n + j] : t[j], act);
+        }
+    }
+    for (; n < n1; n++) {
+        const float *b = B + (size_t)n * (size_t)ldb;
+        for (int m = 0; m < M; m++) {
+            const float *a = A + (size_t)m * (size_t)lda;
+            __m256 s0 = _mm256_setzero_ps();
+            int k = 0;
+            for (; k + 8 <= K; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+            float t[8];
+            _mm256_storeu_ps(t, s0);
+            float v = ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+            for (; k < K; k++) v += a[k] * b[k];
+            C[(size_t)m * (size_t)ldc + n] = qk_act1(bias ? v + bias[n] : v, act);
+        }
+    }
+}
+
 QK_T void qk_avx2_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                            const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
     (void)N;
+    if (M < QK_SGEMM_SMALL_M) {
+        qk_avx2_sgemm_small(M, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+        return;
+    }
     float *bp = (float *)aligned_alloc(64, (size_t)SG_NC * SG_KC * sizeof(float));
     if (!bp) {
         qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);

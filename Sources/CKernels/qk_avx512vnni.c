@@ -121,8 +121,8 @@ QK_TI void v_kernel(const int R, const int P, const v_args *g, int m0, const uin
             _mm_prefetch((const char *)(pw + p * pstride + (size_t)kg * 64 + 1024), _MM_HINT_T0);
         }
         for (int r = 0; r < R; r++) {
-            int32_t uv;
-            memcpy(&uv, ub + (size_t)r * (size_t)g->Kp + kg * 4, 4);
+            int32_t uv; // ub is interleaved: ub[kg][r] = 4 shifted activations of row r
+            memcpy(&uv, ub + ((size_t)kg * R + r) * 4, 4);
             const __m512i va = _mm512_set1_epi32(uv);
             for (int p = 0; p < P; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], va, w[p]);
         }
@@ -178,18 +178,18 @@ QK_T void qk_avx512_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const
     }
     int chunk = (384 * 1024) / (Kp * 16 * V_NP) * 16 * V_NP; // ~384 KiB of weights
     if (chunk < 16 * V_NP) chunk = 16 * V_NP;
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
     for (int nc = n0 & ~15; nc < n1; nc += chunk) {
         const int nc_hi = nc + chunk < n1 ? nc + chunk : n1;
         for (int m0 = 0; m0 < M; m0 += V_MR) {
             const int R = M - m0 < V_MR ? M - m0 : V_MR;
-            for (int r = 0; r < R; r++) { // u = a + 128 = a ^ 0x80
+            for (int r = 0; r < R; r++) { // u = a + 128 = a ^ 0x80, interleaved [kg][r][4]
                 const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
-                uint8_t *dst = ub + (size_t)r * (size_t)Kp;
-                int k = 0;
-                for (; k + 64 <= Kp; k += 64)
-                    _mm512_storeu_si512((void *)(dst + k), _mm512_xor_si512(_mm512_loadu_si512((const void *)(src + k)), x80));
-                for (; k < Kp; k++) dst[k] = (uint8_t)(src[k] ^ 0x80);
+                for (int kg = 0; kg < Kp / 4; kg++) {
+                    uint32_t v;
+                    memcpy(&v, src + kg * 4, 4);
+                    v ^= 0x80808080u;
+                    memcpy(ub + ((size_t)kg * R + r) * 4, &v, 4);
+                }
             }
             switch (R) {
             case 6: v_rows(6, &g, m0, ub, packed, nc, nc_hi); break;
@@ -262,6 +262,10 @@ QK_TI void s_rows(const int R, int kb, const float *a, int lda, const float *bp,
 QK_T void qk_avx512_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                              const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
     (void)N;
+    if (M < QK_SGEMM_SMALL_M) { // memory-bound: the AVX2 dot-product path (AVX-512 CPUs have AVX2)
+        qk_avx2_sgemm_small(M, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+        return;
+    }
     float *bp = (float *)aligned_alloc(64, (size_t)S_NC * S_KC * sizeof(float));
     if (!bp) {
         qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);

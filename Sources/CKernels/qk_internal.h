@@ -20,6 +20,9 @@ void qk_scalar_sgemm_nt(int M, int N, int K, const float *A, int lda, const floa
 void qk_scalar_gelu(size_t n, float *x);
 void qk_scalar_softmax_rows(int M, int N, float *X, int ldx);
 
+// sgemm_nt with fewer rows than this uses direct dot products instead of packing B.
+#define QK_SGEMM_SMALL_M 4
+
 // ---- x86-64 ----------------------------------------------------------------------------
 #if defined(__x86_64__) || defined(_M_X64)
 #define QK_HAVE_X86 1
@@ -30,6 +33,8 @@ void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const float 
                      void *C, int ldc, int n0, int n1, int out_f32);
 void qk_avx2_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       const float *bias, qk_act act, float *C, int ldc, int n0, int n1);
+void qk_avx2_sgemm_small(int M, int K, const float *A, int lda, const float *B, int ldb,
+                         const float *bias, qk_act act, float *C, int ldc, int n0, int n1);
 void qk_avx2_gelu(size_t n, float *x);
 void qk_avx2_softmax_rows(int M, int N, float *X, int ldx);
 

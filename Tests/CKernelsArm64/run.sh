@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (Lives outside Tests/CKernelsTests because SwiftPM rejects C files in a Swift test target.)
 # Cross-compile the CKernels sources (the exact files the Swift package builds) plus
 # kernel_check.c for AArch64 and run them under qemu-user:
 #   -cpu max         : NEON + dotprod (checks neon and neon-dotprod against scalar)
@@ -6,7 +7,7 @@
 # Exit 0 only if every run reports "0 failed". Exit 77 if the tools are missing.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
+root="$(cd "$here/../.." && pwd)"
 cc="${AARCH64_CC:-aarch64-linux-gnu-gcc}"
 qemu="${QEMU_AARCH64:-qemu-aarch64}"
 for t in "$cc" "$qemu"; do

@@ -18,7 +18,7 @@ static uint32_t rnd(void) {
     return (uint32_t)(rng >> 11);
 }
 static int rint_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
-static float rfloat(void) { return (float)((double)rnd() / 2097152.0 * 2.0 - 1.0); } // [-1,1)
+static float rfloat(void) { return (float)((double)rnd() / 4294967296.0 * 2.0 - 1.0); } // [-1,1)
 
 #define CHECK(cond, ...)                                                                        \
     do {                                                                                        \
@@ -150,7 +150,55 @@ static void check_sgemm(qk_isa isa, int M, int N, int K, int n0, int n1) {
     free(A); free(B); free(bias); free(C);
 }
 
+// softmax / layernorm / gelu (whichever path this CPU dispatches to) vs double references.
+static void check_elementwise(void) {
+    enum { M = 3, N = 517 };
+    static float X[M * N], Y[M * N];
+    for (int i = 0; i < M * N; i++) X[i] = Y[i] = rfloat() * 20.0f;
+    X[5] = Y[5] = -INFINITY;
+    qk_softmax_rows(M, N, Y, N);
+    int bad = 0;
+    for (int m = 0; m < M; m++) {
+        double mx = -INFINITY, s = 0;
+        for (int n = 0; n < N; n++) mx = fmax(mx, X[m * N + n]);
+        for (int n = 0; n < N; n++) s += exp(X[m * N + n] - mx);
+        for (int n = 0; n < N; n++) {
+            double ref = exp(X[m * N + n] - mx) / s, d = fabs(X[m * N + n] - mx);
+            if (!(fabs(Y[m * N + n] - ref) <= (ref == 0 ? 0 : ref * (1e-6 + d * 0x1p-24)) + 1e-30)) bad++;
+        }
+    }
+    CHECK(bad == 0, "softmax: %d bad", bad);
+    for (int i = 0; i < M * N; i++) Y[i] = X[i] = rfloat() * 6.0f;
+    qk_gelu(M * N, Y);
+    bad = 0;
+    for (int i = 0; i < M * N; i++) {
+        double x = X[i], ref = 0.5 * x * (1 + erf(x / sqrt(2.0)));
+        if (!(fabs(Y[i] - ref) <= 0.5 * fabs(x) * 1e-6 + 3e-7 * fabs(ref) + 1e-30)) bad++;
+    }
+    CHECK(bad == 0, "gelu: %d bad", bad);
+    float g[N], b[N];
+    for (int i = 0; i < N; i++) { g[i] = 1.0f + rfloat() * 0.5f; b[i] = rfloat(); }
+    qk_layernorm(M, N, X, N, g, b, 1e-5f, Y, N);
+    bad = 0;
+    for (int m = 0; m < M; m++) {
+        double mean = 0, var = 0;
+        for (int n = 0; n < N; n++) mean += X[m * N + n];
+        mean /= N;
+        for (int n = 0; n < N; n++) var += (X[m * N + n] - mean) * (X[m * N + n] - mean);
+        var /= N;
+        for (int n = 0; n < N; n++) {
+            double ref = (X[m * N + n] - mean) / sqrt(var + 1e-5) * g[n] + b[n];
+            if (!(fabs(Y[m * N + n] - ref) <= 1e-5 * (1 + fabs(ref)))) {
+                if (!bad) printf("layernorm m=%d n=%d got %.9g ref %.9g\n", m, n, Y[m * N + n], ref);
+                bad++;
+            }
+        }
+    }
+    CHECK(bad == 0, "layernorm: %d bad", bad);
+}
+
 int main(void) {
+    check_elementwise();
     qk_isa all[5] = {QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD};
     printf("best ISA: %s\n", qk_isa_name(qk_isa_best()));
     for (int i = 0; i < 5; i++) {

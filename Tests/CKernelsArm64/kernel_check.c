@@ -220,6 +220,7 @@ int main(void) {
                 check_gemm(isa, M, N, K, mode, 0, N);
                 if (N > 32) check_gemm(isa, M, N, K, mode, 16, N - (N > 40 ? 7 : 0));
                 if (N >= 64) check_gemm(isa, M, N, K, mode, 32, 48);
+                if (N > 6) check_gemm(isa, M, N, K, mode, 5, N - 1);
             }
         for (int t = 0; t < 20; t++) {
             int M = rint_in(1, 20), N = rint_in(1, 200), K = rint_in(1, 300);

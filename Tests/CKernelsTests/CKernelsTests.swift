@@ -137,6 +137,7 @@ final class CKernelsTests: XCTestCase {
                     var ranges = [(0, N)]
                     if N > 32 { ranges.append((16, N - (N > 40 ? 7 : 0))) }
                     if N >= 64 { ranges.append((32, 48)) }
+                    if N > 6 { ranges.append((5, N - 1)) }  // not a multiple of 16: still honoured
                     for (n0, n1) in ranges {
                         let ref = c.s32(QK_ISA_SCALAR, n0: n0, n1: n1, ldc: N + 3)
                         let got = c.s32(isa, n0: n0, n1: n1, ldc: N + 3)

@@ -207,16 +207,21 @@ extension WordPieceTokenizer {
     /// `bert-base-uncased` defaults apply.
     public static func load(vocabTXT path: String, tokenizerConfig configPath: String?) throws -> WordPieceTokenizer {
         let data = try readFile(path)
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw TokenizerError.unreadableFile(path: path, reason: "not UTF-8 text")
+        // Rust BufRead::lines (split on \n, a final line without \n counts) + trim_end, as
+        // tokenizers' WordPiece::read_file. Split bytes: in Swift "\r\n" is one Character.
+        var lines: [String] = []
+        var lineStart = data.startIndex
+        while lineStart < data.endIndex {
+            let lineEnd = data[lineStart...].firstIndex(of: 0x0A) ?? data.endIndex
+            guard var line = String(data: data[lineStart..<lineEnd], encoding: .utf8) else {
+                throw TokenizerError.unreadableFile(path: path, reason: "line \(lines.count + 1) is not UTF-8 text")
+            }
+            while let last = line.unicodeScalars.last, last.properties.isWhitespace {
+                line.unicodeScalars.removeLast()
+            }
+            lines.append(line)
+            lineStart = lineEnd < data.endIndex ? data.index(after: lineEnd) : lineEnd
         }
-        // Rust BufRead::lines + trim_end, as tokenizers' WordPiece::read_file.
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            var s = Substring(line)
-            while let last = s.unicodeScalars.last, last.properties.isWhitespace { s = s.dropLast() }
-            return String(s)
-        }
-        if text.hasSuffix("\n") { lines.removeLast() }
         if lines.isEmpty || lines.allSatisfy({ $0.isEmpty }) { throw TokenizerError.emptyVocabulary(path: path) }
 
         var settings = TokenizerSettings()

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import QsentTokenizer
+import QsentTokenizer
 
 /// Parity with the Hugging Face fast tokenizer on all 25,000 IMDB test reviews: the sha256 of
 /// the ids truncated to 384, the untruncated count, and the full ids of the first 300 reviews

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import QsentTokenizer
+import QsentTokenizer
 
 /// Loading errors: each bad input gets its specific typed error, whose message names the file.
 final class LoadingTests: XCTestCase {

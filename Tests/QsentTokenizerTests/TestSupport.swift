@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import QsentTokenizer
+import QsentTokenizer
 
 enum TestPaths {
     /// <package root>, from this file's location (Tests/QsentTokenizerTests/TestSupport.swift).

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import QsentTokenizer
+import QsentTokenizer
 
 /// Hard Unicode cases with untruncated ids from the Hugging Face fast tokenizer
 /// (Tests/Fixtures/tokenizer_unicode.jsonl, made by Tests/Fixtures/make_tokenizer_corpus.py).

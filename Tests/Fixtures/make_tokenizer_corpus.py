@@ -3,6 +3,11 @@
 of the Hugging Face fast tokenizer (`tokenizers` 0.23) loaded from the shared model's
 tokenizer.json, truncation disabled (the Swift test computes truncation itself).
 
+Also writes Tests/Fixtures/tokenizer_unicode_configs.jsonl: the same vocabulary with other
+BertNormalizer settings (cased, no accent stripping, strip without lowercase, no Chinese
+handling, no clean_text), {"config", "lowercase", "strip_accents", "clean_text",
+"handle_chinese_chars", "text", "ids"} per line.
+
 Usage: /tmp/venv/bin/python Tests/Fixtures/make_tokenizer_corpus.py [path/to/tokenizer.json]
 """
 import json
@@ -11,7 +16,7 @@ import random
 import sys
 
 import tokenizers
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, normalizers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_TOKENIZER = os.path.join(HERE, "..", "..", "..", "shared", "models", "distilbert-h384-imdb", "tokenizer.json")
@@ -127,6 +132,25 @@ def main():
             ids = tok.encode(t).ids
             f.write(json.dumps({"text": t, "ids": ids}, ensure_ascii=True) + "\n")
     print(f"wrote {out_path}: {len(unique)} cases (tokenizers {tokenizers.__version__})", file=sys.stderr)
+
+    configs = [
+        ("cased", dict(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=False)),
+        ("lower_keep_accents", dict(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=True)),
+        ("strip_no_lower", dict(clean_text=True, handle_chinese_chars=True, strip_accents=True, lowercase=False)),
+        ("no_chinese", dict(clean_text=True, handle_chinese_chars=False, strip_accents=None, lowercase=True)),
+        ("no_clean", dict(clean_text=False, handle_chinese_chars=True, strip_accents=None, lowercase=True)),
+    ]
+    texts = CASES + random_cases(random.Random(7), 60)
+    out_path = os.path.join(HERE, "tokenizer_unicode_configs.jsonl")
+    count = 0
+    with open(out_path, "w", encoding="utf-8") as f:
+        for name, cfg in configs:
+            tok.normalizer = normalizers.BertNormalizer(**cfg)
+            for t in texts:
+                ids = tok.encode(t).ids
+                f.write(json.dumps({"config": name, **cfg, "text": t, "ids": ids}, ensure_ascii=True) + "\n")
+                count += 1
+    print(f"wrote {out_path}: {count} cases", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,41 @@ final class UnicodeFixtureTests: XCTestCase {
         XCTAssertEqual([tok.clsId, tok.sepId, tok.unkId, tok.padId], [fromJSON.clsId, fromJSON.sepId, fromJSON.unkId, fromJSON.padId])
     }
 
+    /// Other BertNormalizer settings (cased, accents kept, strip without lowercase, no Chinese
+    /// handling, no clean_text) on the same vocabulary, against HF with that normalizer
+    /// (Tests/Fixtures/tokenizer_unicode_configs.jsonl).
+    func testOtherNormalizerSettings() throws {
+        let base = try tokenizerFromJSON()
+        let url = TestPaths.fixtures.appendingPathComponent("tokenizer_unicode_configs.jsonl")
+        var groups: [String: (TokenizerSettings, [Case])] = [:]
+        var order: [String] = []
+        for obj in try readJSONLines(url) {
+            guard let name = obj["config"] as? String, let text = obj["text"] as? String, let ids = intArray(obj["ids"]),
+                let lower = obj["lowercase"] as? Bool, let clean = obj["clean_text"] as? Bool,
+                let chinese = obj["handle_chinese_chars"] as? Bool
+            else { throw CocoaError(.fileReadCorruptFile) }
+            if groups[name] == nil {
+                var settings = base.settings
+                settings.lowercase = lower
+                settings.stripAccents = (obj["strip_accents"] as? Bool) ?? lower
+                settings.cleanText = clean
+                settings.handleChineseChars = chinese
+                groups[name] = (settings, [])
+                order.append(name)
+            }
+            groups[name]!.1.append(Case(text: text, ids: ids))
+        }
+        XCTAssertEqual(order.count, 5)
+        for name in order {
+            let (settings, cases) = groups[name]!
+            let tok = try WordPieceTokenizer(vocabulary: base.vocabulary, settings: settings)
+            check(tok, cases, label: name)
+            // The setting matters on this corpus (otherwise the comparison would prove nothing).
+            let differing = cases.filter { base.encode($0.text, maxTokens: Int.max).ids != $0.ids }.count
+            XCTAssertGreaterThan(differing, 0, "\(name): no case differs from the default settings")
+        }
+    }
+
     /// The .qsent blob path: vocabulary + settings (round-tripped through JSON) rebuild an
     /// identical tokenizer.
     func testRebuildFromVocabularyAndSettings() throws {

@@ -70,6 +70,7 @@ CASES = [
     "O'Brien", "he said ‘don’t’", "it`s", "L'été", "10/10 would watch again", "7/10", "2:30pm",
     # special-token look-alikes
     "[CLS] [SEP] [UNK] [PAD] [MASK]", "[cls]", "[CLS]", "a[CLS]b", "[SEP][SEP]", "[[CLS]]", "[UNK]s",
+    "[\u0000CLS]", "[\u200bSEP]", "[CLS\u0301]", "［CLS］", "[ＣＬＳ]", "\u0301[CLS]\u0301", "x[PAD]y[MASK]z",
     "[CLS [SEP", "[MASK]ed", "[Mask]", "[ CLS ]", "##", "##ing", "a ##b", "###", "[unused0]", "[unused99]",
     # empty and whitespace
     "", " ", "   ", "\t\n\r", "\u00a0\u3000\u2003", "\u200b", "\ufeff", "\u0000\u0000",

@@ -32,7 +32,8 @@ struct CharTables: Sendable {
 
     private init() {
         var flat = [UInt8](repeating: 0, count: 0x110000)
-        for item in UnicodeTables.flagRanges.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
+        // The generated literal is wrapped at arbitrary points: drop the line breaks first.
+        for item in UnicodeTables.flagRanges.filter({ $0 != "\n" }).split(separator: ",") {
             // "start-end:flags", hex
             let parts = item.split(separator: ":")
             let bounds = parts[0].split(separator: "-")

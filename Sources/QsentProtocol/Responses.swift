@@ -1,0 +1,71 @@
+import Foundation
+import QsentCore
+
+extension JSONWriter {
+    /// `{"id":…,"error":{"code":"…","message":"…"}}` (id omitted when nil).
+    public static func error(code: String, message: String, idJSON: String?) -> String {
+        var w = JSONWriter()
+        w.raw("{")
+        if let idJSON { w.key("id"); w.raw(idJSON) }
+        w.key("error"); w.raw("{")
+        w.key("code"); w.string(code)
+        w.key("message"); w.string(message)
+        w.raw("}}")
+        return w.text
+    }
+
+    /// `{"id":…,"ok":true}`
+    public static func ok(idJSON: String?) -> String {
+        var w = JSONWriter()
+        w.raw("{")
+        if let idJSON { w.key("id"); w.raw(idJSON) }
+        w.key("ok"); w.bool(true)
+        w.raw("}")
+        return w.text
+    }
+
+    /// `{"id":…,"results":[{…},…]}`; each result has the same fields as a single answer, minus id.
+    public static func results(_ cs: [Classification], idJSON: String?) -> String {
+        var w = JSONWriter()
+        w.raw("{")
+        if let idJSON { w.key("id"); w.raw(idJSON) }
+        w.key("results"); w.raw("[")
+        for (i, c) in cs.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw("{")
+            w.classificationFields(c, idJSON: nil)
+            w.raw("}")
+        }
+        w.raw("]}")
+        return w.text
+    }
+
+    /// Appends an array of strings.
+    public mutating func stringArray(_ xs: [String]) {
+        raw("[")
+        for (i, s) in xs.enumerated() {
+            if i > 0 { raw(",") }
+            string(s)
+        }
+        raw("]")
+    }
+}
+
+/// The human-readable line `qsent classify` prints per text (same for daemon and in-process).
+public enum HumanFormat {
+    public static func line(label: String, score: Float, text: String, width: Int = 60) -> String {
+        let oneLine = text.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\t", with: " ")
+        let snippet = oneLine.count > width ? String(oneLine.prefix(width - 1)) + "…" : oneLine
+        return "\(label)\t\(formatScore(score))\t\(snippet)"
+    }
+
+    public static func formatScore(_ s: Float) -> String {
+        let v = (Double(s) * 10000).rounded() / 10000
+        var t = String(v)
+        if let dot = t.firstIndex(of: ".") {
+            let decimals = t.distance(from: dot, to: t.endIndex) - 1
+            if decimals < 4 { t += String(repeating: "0", count: 4 - decimals) }
+        }
+        return t
+    }
+}

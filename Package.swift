@@ -56,7 +56,11 @@ let package = Package(
             ]
         ),
         // Offline quantizer: HF folder -> .qsent blob.
-        .target(name: "QsentQuantizer", dependencies: ["QsentCore"], path: "Quantizer/QsentQuantizer"),
+        .target(
+            name: "QsentQuantizer",
+            dependencies: ["QsentCore", "QsentTokenizer", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Quantizer/QsentQuantizer"
+        ),
         .executableTarget(
             name: "qsent-quantize",
             dependencies: [

@@ -1,21 +1,118 @@
 import Foundation
+import QsentTokenizer
 
 /// A loaded model: tokenizer + weights + forward pass. Reentrant: `classify` may be called
-/// from several threads at once (each call uses its own scratch memory).
+/// from several threads at once (each call allocates its own activations).
 public final class Engine: @unchecked Sendable {
     public let info: ModelInfo
+    public let tokenizer: WordPieceTokenizer
+    let forward: Forward
+
+    /// The default token limit, as on the reference model card.
+    public static let defaultMaxTokens = 384
 
     /// Loads an HF model folder (FP32 reference path) or a `.qsent` blob (int8 path).
     public init(path: String, options: EngineOptions = EngineOptions()) throws {
-        throw EngineError.notReady(path)
+        let kernels = try Kernels(isaName: options.isa, threads: options.threads)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw EngineError.notFound(path)
+        }
+        let weights: ModelWeights
+        let name: String, checksum: String, precision: String, defaultMax: Int
+        if isDir.boolValue {
+            let hf = try HFModel(directory: path)
+            tokenizer = try WordPieceTokenizer.load(directory: path)
+            weights = hf.weights()
+            name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
+            checksum = try Self.folderChecksum(path)
+            precision = "fp32"
+            defaultMax = Self.defaultMaxTokens
+        } else {
+            let blob = try Blob(path: path)
+            tokenizer = try blob.tokenizer()
+            weights = try blob.weights()
+            name = blob.modelName
+            checksum = blob.checksumHex
+            precision = "int8"
+            defaultMax = blob.maxTokens
+        }
+        let c = weights.config
+        guard tokenizer.vocabulary.count <= c.vocabSize else {
+            throw EngineError.vocabularyMismatch(path: path, tokenizer: tokenizer.vocabulary.count, model: c.vocabSize)
+        }
+        let maxTokens = options.maxTokens ?? defaultMax
+        guard maxTokens >= 2, maxTokens <= c.maxPositions else {
+            throw EngineError.badMaxTokens(maxTokens, limit: c.maxPositions)
+        }
+        forward = Forward(weights: weights, kernels: kernels)
+        info = ModelInfo(name: name, architecture: c.architecture.rawValue, labels: c.labels,
+                         maxTokens: maxTokens, isa: kernels.isaName, precision: precision,
+                         checksum: checksum, path: path)
     }
 
-    /// Classifies texts; several texts are run as one packed batch.
-    public func classify(_ texts: [String]) throws -> [Classification] {
-        []
+    public var config: ModelConfig { forward.weights.config }
+
+    /// Tokenizes as the engine does (truncated to `info.maxTokens`).
+    public func encode(_ text: String) -> TokenEncoding {
+        tokenizer.encode(text, maxTokens: info.maxTokens)
+    }
+
+    /// Classifies texts; several texts run as one packed batch.
+    public func classify(_ texts: [String]) -> [Classification] {
+        classify(encodings: texts.map(encode))
+    }
+
+    /// Classifies already-tokenized inputs.
+    public func classify(encodings: [TokenEncoding]) -> [Classification] {
+        let logits = forward.logits(encodings.map(\.ids))
+        return zip(encodings, logits).map { enc, l in
+            let (best, p) = Self.softmaxArgmax(l)
+            return Classification(labelId: best, label: info.labels[best], score: p, logits: l,
+                                  tokens: enc.nTokens, truncated: enc.truncated)
+        }
+    }
+
+    /// Raw logits for token-id sequences (each with [CLS] … [SEP], at most maxPositions long).
+    public func logits(ids batch: [[Int32]]) -> [[Float]] {
+        forward.logits(batch)
+    }
+
+    static func softmaxArgmax(_ l: [Float]) -> (Int, Float) {
+        var best = 0
+        for i in l.indices where l[i] > l[best] { best = i }
+        var sum: Double = 0
+        for v in l { sum += exp(Double(v - l[best])) }
+        return (best, Float(1 / sum))
+    }
+
+    /// A cheap identity for an HF folder: FNV-1a over the names, sizes and mtimes of its files.
+    static func folderChecksum(_ dir: String) throws -> String {
+        let fm = FileManager.default
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for f in try fm.contentsOfDirectory(atPath: dir).sorted() {
+            let attrs = try fm.attributesOfItem(atPath: (dir as NSString).appendingPathComponent(f))
+            let size = (attrs[.size] as? NSNumber)?.int64Value ?? 0
+            let mtime = (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            for b in "\(f):\(size):\(mtime);".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        }
+        return String(h, radix: 16)
     }
 }
 
-public enum EngineError: Error {
-    case notReady(String)
+public enum EngineError: Error, CustomStringConvertible {
+    case notFound(String)
+    case vocabularyMismatch(path: String, tokenizer: Int, model: Int)
+    case badMaxTokens(Int, limit: Int)
+
+    public var description: String {
+        switch self {
+        case .notFound(let p):
+            return "\(p): no such model; pass an HF model folder or a .qsent blob"
+        case .vocabularyMismatch(let p, let t, let m):
+            return "\(p): the tokenizer has \(t) tokens but the model's vocab_size is \(m); tokenizer and weights do not belong together"
+        case .badMaxTokens(let n, let limit):
+            return "max tokens \(n) is out of range: use 2…\(limit) (the model's max_position_embeddings)"
+        }
+    }
 }

@@ -1,0 +1,142 @@
+import Foundation
+import SystemPackage
+import QsentCore
+import QsentTokenizer
+
+/// How one tensor was stored, for the summary.
+public struct TensorReport: Sendable {
+    public var name: String
+    public var shape: [Int]
+    /// "int8/channel", "int8/row" or "fp32".
+    public var storage: String
+    public var bytes: Int
+    /// max |W - dequant(q(W))| / max |W| over the tensor (0 for fp32).
+    public var maxRelError: Float
+}
+
+public struct QuantizeReport: Sendable {
+    public var tensors: [TensorReport]
+    public var sourceBytes: Int
+    public var worst: TensorReport? { tensors.max { $0.maxRelError < $1.maxRelError } }
+}
+
+/// HF folder -> QuantizedModel. The scheme (docs/FORMAT.md, "What is quantized"):
+/// - every Linear of the encoder and the pre_classifier/pooler: symmetric int8 weights in
+///   [-127, 127], one scale per output channel (max |row| / 127);
+/// - word embeddings: int8, one scale per row (token);
+/// - FP32: biases, LayerNorms, position embeddings, and the tiny classifier (labels x dim).
+public enum Quantizer {
+    public static let scheme = "int8 symmetric per-output-channel weights; int8 per-row word embeddings; fp32 biases, LayerNorm, positions, classifier"
+
+    /// Symmetric per-row quantization of a row-major [n][k] matrix, rounding half away from zero.
+    public static func quantizeRows(_ w: [Float], n: Int, k: Int) -> (q: [Int8], scale: [Float], maxRelError: Float) {
+        precondition(w.count == n * k)
+        var q = [Int8](repeating: 0, count: n * k)
+        var scale = [Float](repeating: 1, count: n)
+        var maxErr: Float = 0, maxAbs: Float = 0
+        for r in 0..<n {
+            var amax: Float = 0
+            for j in 0..<k { amax = max(amax, abs(w[r * k + j])) }
+            maxAbs = max(maxAbs, amax)
+            guard amax > 0 else { continue }  // an all-zero row: scale 1, zeros
+            let s = amax / 127
+            scale[r] = s
+            for j in 0..<k {
+                let v = (w[r * k + j] / s).rounded(.toNearestOrAwayFromZero)
+                let qi = Int8(max(-127, min(127, v)))
+                q[r * k + j] = qi
+                maxErr = max(maxErr, abs(w[r * k + j] - Float(qi) * s))
+            }
+        }
+        return (q, scale, maxAbs > 0 ? maxErr / maxAbs : 0)
+    }
+
+    /// Quantizes an HF model folder. `progress(done, total, name)` is called per step.
+    public static func quantize(directory: String, maxTokens: Int, modelName: String? = nil,
+                                progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> (QuantizedModel, QuantizeReport) {
+        let hf = try HFModel(directory: directory)
+        let tokenizer = try WordPieceTokenizer.load(directory: directory)
+        let c = hf.config
+        guard tokenizer.vocabulary.count <= c.vocabSize else {
+            throw EngineError.vocabularyMismatch(path: directory, tokenizer: tokenizer.vocabulary.count, model: c.vocabSize)
+        }
+        guard maxTokens >= 2, maxTokens <= c.maxPositions else {
+            throw EngineError.badMaxTokens(maxTokens, limit: c.maxPositions)
+        }
+        var reports: [TensorReport] = []
+        let total = 2 + 4 * c.layers + 1
+        var done = 0
+        func step(_ name: String) { done += 1; progress(done, total, name) }
+
+        func linear(_ name: String, _ d: HFModel.Dense) -> QuantizedLinear {
+            let (q, s, err) = quantizeRows(d.weight, n: d.n, k: d.k)
+            reports.append(TensorReport(name: name, shape: [d.n, d.k], storage: "int8/channel",
+                                        bytes: d.n * d.k + 12 * d.n, maxRelError: err))
+            step(name)
+            return QuantizedLinear(n: d.n, k: d.k, weights: q, scale: s, bias: d.bias)
+        }
+
+        let (words, wordScales, wordErr) = quantizeRows(hf.words, n: c.vocabSize, k: c.dim)
+        reports.append(TensorReport(name: "embeddings.words", shape: [c.vocabSize, c.dim], storage: "int8/row",
+                                    bytes: c.vocabSize * (c.dim + 4), maxRelError: wordErr))
+        step("embeddings.words")
+        reports.append(TensorReport(name: "embeddings.positions", shape: [c.maxPositions, c.dim], storage: "fp32",
+                                    bytes: 4 * hf.positions.count, maxRelError: 0))
+        step("embeddings.positions")
+        var layers: [QuantizedModel.Layer] = []
+        for (i, l) in hf.layers.enumerated() {
+            layers.append(QuantizedModel.Layer(
+                qkv: linear("layer.\(i).qkv", l.qkv), out: linear("layer.\(i).out", l.out), attnNorm: l.attnNorm,
+                ffn1: linear("layer.\(i).ffn1", l.ffn1), ffn2: linear("layer.\(i).ffn2", l.ffn2), outNorm: l.outNorm))
+        }
+        let pre = linear("head.pre", hf.pre)
+        reports.append(TensorReport(name: "head.classifier", shape: [hf.classifier.n, hf.classifier.k], storage: "fp32",
+                                    bytes: 4 * (hf.classifier.weight.count + hf.classifier.n), maxRelError: 0))
+        let name = modelName ?? URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
+        let meta = BlobMeta(modelName: name, config: c, maxTokens: maxTokens, tokenizer: tokenizer.settings,
+                            quantization: ["scheme": scheme, "quantizer": "qsent-quantize \(QsentVersion.string)"])
+        let model = QuantizedModel(meta: meta, vocabulary: tokenizer.vocabulary, words: words, wordScales: wordScales,
+                                   positions: hf.positions, embedNorm: hf.embedNorm, layers: layers, pre: pre,
+                                   classifier: hf.classifier)
+        let ck = try Checkpoint(directory: directory)
+        let sourceBytes = ck.files.reduce(0) { $0 + $1.file.count }
+        return (model, QuantizeReport(tensors: reports, sourceBytes: sourceBytes))
+    }
+}
+
+/// Writes bytes to `path` atomically: a temporary file in the same directory, fsync, rename.
+/// On any failure the temporary file is removed and `path` is untouched.
+public enum AtomicFile {
+    public enum Failure: Error, CustomStringConvertible {
+        case exists(String)
+        case write(String, String)
+        public var description: String {
+            switch self {
+            case .exists(let p): return "\(p) already exists; pass --force to replace it"
+            case .write(let p, let why): return "cannot write \(p): \(why)"
+            }
+        }
+    }
+
+    public static func write(_ bytes: [UInt8], to path: String, force: Bool) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path) && !force { throw Failure.exists(path) }
+        let dir = (path as NSString).deletingLastPathComponent
+        let tmp = ((dir.isEmpty ? "." : dir) as NSString)
+            .appendingPathComponent(".\((path as NSString).lastPathComponent).tmp-\(getpid())")
+        var ok = false
+        defer { if !ok { try? fm.removeItem(atPath: tmp) } }
+        do {
+            let fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                                             permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            try fd.closeAfter {
+                _ = try fd.writeAll(bytes)
+                guard fsync(fd.rawValue) == 0 else { throw Errno(rawValue: errno) }
+            }
+        } catch {
+            throw Failure.write(path, "\(error)")
+        }
+        guard rename(tmp, path) == 0 else { throw Failure.write(path, String(cString: strerror(errno))) }
+        ok = true
+    }
+}

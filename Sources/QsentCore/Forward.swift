@@ -1,0 +1,76 @@
+import CKernels
+import Foundation
+
+/// The encoder forward pass over a packed batch: every sequence's rows are concatenated
+/// (no padding); linear layers run on all rows at once and attention runs per sequence.
+struct Forward {
+    let weights: ModelWeights
+    let kernels: Kernels
+
+    /// Logits for each token-id sequence (each already has [CLS] … [SEP]).
+    func logits(_ batch: [[Int32]]) -> [[Float]] {
+        let c = weights.config
+        guard !batch.isEmpty else { return [] }
+        var spans: [(Int, Int)] = []
+        var total = 0
+        for ids in batch {
+            precondition(!ids.isEmpty && ids.count <= c.maxPositions, "sequence length outside 1…maxPositions")
+            spans.append((total, ids.count))
+            total += ids.count
+        }
+
+        // Embeddings: word + position (+ token type 0, folded into positions), then LayerNorm.
+        var x = Matrix(rows: total, cols: c.dim)
+        embed(batch, into: &x)
+        kernels.addLayerNorm(&x, residual: nil, weights.embedNorm, eps: c.layerNormEps)
+
+        let act: qk_act = c.activation == .gelu ? QK_ACT_GELU : QK_ACT_RELU
+        for layer in weights.layers {
+            let qkv = kernels.linear(x, layer.qkv)
+            let ctx = kernels.attention(qkv: qkv, dim: c.dim, heads: c.heads, spans: spans)
+            var a = kernels.linear(ctx, layer.out)
+            kernels.addLayerNorm(&a, residual: x, layer.attnNorm, eps: c.layerNormEps)
+            let h = kernels.linear(a, layer.ffn1, act: act)
+            var f = kernels.linear(h, layer.ffn2)
+            kernels.addLayerNorm(&f, residual: a, layer.outNorm, eps: c.layerNormEps)
+            x = f
+        }
+
+        // Head on each sequence's first ([CLS]) row.
+        var cls = Matrix(rows: batch.count, cols: c.dim)
+        for (i, (start, _)) in spans.enumerated() {
+            cls.data.replaceSubrange((i * c.dim)..<((i + 1) * c.dim), with: x.row(start))
+        }
+        var pooled: Matrix
+        switch c.architecture {
+        case .distilbert:
+            pooled = kernels.linear(cls, weights.pre, act: QK_ACT_RELU)
+        case .bert:
+            pooled = kernels.linear(cls, weights.pre)
+            for i in pooled.data.indices { pooled.data[i] = tanh(pooled.data[i]) }
+        }
+        let logits = kernels.linear(pooled, weights.classifier)
+        return (0..<batch.count).map { Array(logits.row($0)) }
+    }
+
+    private func embed(_ batch: [[Int32]], into x: inout Matrix) {
+        let d = weights.config.dim
+        var row = 0
+        for ids in batch {
+            for (p, id) in ids.enumerated() {
+                let base = row * d
+                let pos = p * d
+                switch weights.words {
+                case .f32(let table):
+                    let w = Int(id) * d
+                    for j in 0..<d { x.data[base + j] = table[w + j] + weights.positions[pos + j] }
+                case .s8(let rows, let scales):
+                    let w = Int(id) * d
+                    let s = scales[Int(id)]
+                    for j in 0..<d { x.data[base + j] = Float(rows[w + j]) * s + weights.positions[pos + j] }
+                }
+                row += 1
+            }
+        }
+    }
+}

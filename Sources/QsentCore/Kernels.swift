@@ -1,0 +1,206 @@
+import CKernels
+import Dispatch
+import Foundation
+
+/// The kernel layer: ISA choice, threading, and the Swift side of every C kernel call.
+/// Raw pointers do not leave this file (and MappedFile / Buffers).
+public struct Kernels: Sendable {
+    public let isa: qk_isa
+    public let threads: Int
+
+    public enum Failure: Error, CustomStringConvertible {
+        case unknownISA(String)
+        case unsupportedISA(String)
+        public var description: String {
+            switch self {
+            case .unknownISA(let s):
+                return "unknown kernel ISA '\(s)'; use one of: \(Kernels.allNames.joined(separator: ", "))"
+            case .unsupportedISA(let s):
+                return "this CPU cannot run the '\(s)' kernels; supported here: \(Kernels.supportedNames.joined(separator: ", "))"
+            }
+        }
+    }
+
+    static let all: [qk_isa] = [QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD]
+    public static var allNames: [String] { all.map { String(cString: qk_isa_name($0)) } }
+    public static var supportedNames: [String] { all.filter { qk_isa_supported($0) != 0 }.map { String(cString: qk_isa_name($0)) } }
+
+    /// `name` nil means $QSENT_ISA, else the best the CPU supports.
+    public init(isaName name: String?, threads: Int) throws {
+        let wanted = name ?? ProcessInfo.processInfo.environment["QSENT_ISA"].flatMap { $0.isEmpty ? nil : $0 }
+        if let wanted {
+            guard let isa = Self.all.first(where: { String(cString: qk_isa_name($0)) == wanted }) else {
+                throw Failure.unknownISA(wanted)
+            }
+            guard qk_isa_supported(isa) != 0 else { throw Failure.unsupportedISA(wanted) }
+            self.isa = isa
+        } else {
+            isa = qk_isa_best()
+        }
+        self.threads = max(1, threads)
+    }
+
+    public var isaName: String { String(cString: qk_isa_name(isa)) }
+
+    /// Runs body(0..<parts) on up to `threads` threads.
+    @inline(__always) func parallel(_ parts: Int, _ body: (Int) -> Void) {
+        if parts <= 1 { body(0); return }
+        DispatchQueue.concurrentPerform(iterations: parts, execute: body)
+    }
+
+    /// Splits [0, n) into `threads` chunks whose inner boundaries are multiples of 16.
+    func chunks(_ n: Int) -> [(Int, Int)] {
+        let t = min(threads, max(1, (n + 15) / 16))
+        let panels = (n + 15) / 16
+        var out: [(Int, Int)] = []
+        var start = 0
+        for i in 0..<t {
+            let endPanel = panels * (i + 1) / t
+            let end = min(n, endPanel * 16)
+            if end > start { out.append((start, end)) }
+            start = end
+        }
+        return out
+    }
+
+    // MARK: linear layers
+
+    /// y = act(x W^T + b) with FP32 weights W [n][k].
+    func linear(_ x: Matrix, _ l: DenseF32, act: qk_act) -> Matrix {
+        precondition(x.cols == l.k)
+        var y = Matrix(rows: x.rows, cols: l.n)
+        let parts = chunks(l.n)
+        let m = Int32(x.rows), n = Int32(l.n), k = Int32(l.k)
+        let isa = self.isa
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                l.weight.withPointer { w in
+                    l.bias.withPointer { b in
+                        let yb = yp.baseAddress
+                        parallel(parts.count) { i in
+                            let (n0, n1) = parts[i]
+                            qk_sgemm_nt(isa, m, n, k, xp.baseAddress, k, w, k, b, act, yb, n, Int32(n0), Int32(n1))
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// y = act((q(x) · Wq^T) * sx * sw + b) with int8 packed weights.
+    func linear(_ x: Matrix, _ l: DenseS8, act: qk_act) -> Matrix {
+        precondition(x.cols == l.k)
+        let kp = (l.k + 3) & ~3
+        var q = [Int8](repeating: 0, count: x.rows * kp)
+        var scales = [Float](repeating: 0, count: x.rows)
+        var y = Matrix(rows: x.rows, cols: l.n)
+        let isa = self.isa
+        let m = Int32(x.rows), n = Int32(l.n), k = Int32(l.k)
+        x.data.withUnsafeBufferPointer { xp in
+            q.withUnsafeMutableBufferPointer { qp in
+                scales.withUnsafeMutableBufferPointer { sp in
+                    qk_quantize_rows_s8(isa, m, k, xp.baseAddress, k, qp.baseAddress, Int32(kp), sp.baseAddress)
+                }
+            }
+        }
+        let parts = chunks(l.n)
+        q.withUnsafeBufferPointer { qp in
+            scales.withUnsafeBufferPointer { sp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    l.packed.withPointer { w in
+                        l.colsum.withPointer { cs in
+                            l.scale.withPointer { ws in
+                                l.bias.withPointer { b in
+                                    let yb = yp.baseAddress
+                                    parallel(parts.count) { i in
+                                        let (n0, n1) = parts[i]
+                                        qk_gemm_s8_f32(isa, m, n, k, qp.baseAddress, Int32(kp), sp.baseAddress,
+                                                       w, cs, ws, b, act, yb, n, Int32(n0), Int32(n1))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func linear(_ x: Matrix, _ l: Linear, act: qk_act = QK_ACT_NONE) -> Matrix {
+        switch l {
+        case .f32(let d): return linear(x, d, act: act)
+        case .s8(let d): return linear(x, d, act: act)
+        }
+    }
+
+    // MARK: elementwise
+
+    /// x = LayerNorm(x + residual) in place (residual may be nil).
+    func addLayerNorm(_ x: inout Matrix, residual: Matrix?, _ ln: LayerNormWeights, eps: Float) {
+        let count = x.data.count
+        let rows = Int32(x.rows), d = Int32(x.cols)
+        x.data.withUnsafeMutableBufferPointer { xp in
+            if let residual {
+                precondition(residual.data.count == count)
+                residual.data.withUnsafeBufferPointer { rp in qk_add(count, rp.baseAddress, xp.baseAddress) }
+            }
+            ln.gamma.withPointer { g in
+                ln.beta.withPointer { b in
+                    qk_layernorm(rows, d, xp.baseAddress, d, g, b, eps, xp.baseAddress, d)
+                }
+            }
+        }
+    }
+
+    // MARK: attention
+
+    /// Multi-head self-attention over a packed batch. `qkv` is [T][3D] (Q already scaled by
+    /// 1/sqrt(head dim)); `spans` are the (start row, length) of each sequence. Returns [T][D].
+    func attention(qkv: Matrix, dim: Int, heads: Int, spans: [(Int, Int)]) -> Matrix {
+        let dh = dim / heads
+        var ctx = Matrix(rows: qkv.rows, cols: dim)
+        let maxLen = spans.map(\.1).max() ?? 0
+        let work = spans.count * heads
+        let workers = min(threads, work)
+        let isa = self.isa
+        let ld = Int32(3 * dim)
+        qkv.data.withUnsafeBufferPointer { qp in
+            ctx.data.withUnsafeMutableBufferPointer { cp in
+                let q = qp.baseAddress!, c = cp.baseAddress!
+                parallel(workers) { w in
+                    var scores = [Float](repeating: 0, count: maxLen * maxLen)
+                    var vt = [Float](repeating: 0, count: dh * maxLen)
+                    scores.withUnsafeMutableBufferPointer { sp in
+                        vt.withUnsafeMutableBufferPointer { vp in
+                            let s = sp.baseAddress!, v = vp.baseAddress!
+                            var item = w
+                            while item < work {
+                                let (start, len) = spans[item / heads]
+                                let h = item % heads
+                                let qh = q + start * 3 * dim + h * dh
+                                let kh = qh + dim
+                                let vh = qh + 2 * dim
+                                let l = Int32(len)
+                                // scores = Qh Kh^T
+                                qk_sgemm_nt(isa, l, l, Int32(dh), qh, ld, kh, ld, nil, QK_ACT_NONE, s, l, 0, l)
+                                qk_softmax_rows(l, l, s, l)
+                                // Vh^T: [dh][len]
+                                for t in 0..<len {
+                                    let row = vh + t * 3 * dim
+                                    for j in 0..<dh { v[j * len + t] = row[j] }
+                                }
+                                // ctx_h = P Vh  (NT form with Vh^T)
+                                qk_sgemm_nt(isa, l, Int32(dh), l, s, l, v, l, nil, QK_ACT_NONE,
+                                            c + start * dim + h * dh, Int32(dim), 0, Int32(dh))
+                                item += workers
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return ctx
+    }
+}

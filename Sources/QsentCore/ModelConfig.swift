@@ -1,0 +1,164 @@
+import Foundation
+
+/// Encoder families qsent runs.
+public enum Architecture: String, Sendable, Codable {
+    /// DistilBertForSequenceClassification: no token types; head = pre_classifier + ReLU + classifier.
+    case distilbert = "DistilBertForSequenceClassification"
+    /// BertForSequenceClassification (BERT, MiniLM, TinyBERT…): token types; head = pooler (tanh) + classifier.
+    case bert = "BertForSequenceClassification"
+}
+
+public enum Activation: String, Sendable, Codable {
+    case gelu, relu
+}
+
+/// The geometry and labels of a sequence-classification encoder, from HF `config.json`.
+public struct ModelConfig: Sendable, Equatable, Codable {
+    public var architecture: Architecture
+    public var dim: Int
+    public var layers: Int
+    public var heads: Int
+    public var hidden: Int
+    public var vocabSize: Int
+    public var maxPositions: Int
+    /// BERT only (0 for DistilBERT).
+    public var typeVocabSize: Int
+    public var activation: Activation
+    public var layerNormEps: Float
+    public var labels: [String]
+
+    public var headDim: Int { dim / heads }
+
+    public init(architecture: Architecture, dim: Int, layers: Int, heads: Int, hidden: Int,
+                vocabSize: Int, maxPositions: Int, typeVocabSize: Int, activation: Activation,
+                layerNormEps: Float, labels: [String]) {
+        self.architecture = architecture
+        self.dim = dim
+        self.layers = layers
+        self.heads = heads
+        self.hidden = hidden
+        self.vocabSize = vocabSize
+        self.maxPositions = maxPositions
+        self.typeVocabSize = typeVocabSize
+        self.activation = activation
+        self.layerNormEps = layerNormEps
+        self.labels = labels
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let problem: String
+    public var description: String { "\(file): \(problem)" }
+}
+
+extension ModelConfig {
+    /// Reads `config.json` from an HF model folder.
+    public static func load(directory: String) throws -> ModelConfig {
+        let path = (directory as NSString).appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, problem: "cannot read config.json; is \(directory) a Hugging Face model folder?")
+        }
+        return try parse(data, file: path)
+    }
+
+    public static func parse(_ data: Data, file: String) throws -> ModelConfig {
+        func fail(_ p: String) -> ConfigError { ConfigError(file: file, problem: p) }
+        guard let any = try? JSONSerialization.jsonObject(with: data), let j = any as? [String: Any] else {
+            throw fail("not a valid JSON object")
+        }
+        func int(_ key: String, default d: Int? = nil) throws -> Int {
+            guard let v = j[key] else {
+                if let d { return d }
+                throw fail("missing '\(key)'")
+            }
+            guard let n = v as? NSNumber, !(v is Bool), let i = Int(exactly: n.doubleValue), i > 0 else {
+                throw fail("'\(key)' must be a positive integer, got \(v)")
+            }
+            return i
+        }
+        func string(_ key: String) -> String? { j[key] as? String }
+
+        let archName = (j["architectures"] as? [String])?.first
+        let modelType = string("model_type")
+        let arch: Architecture
+        switch (archName, modelType) {
+        case ("DistilBertForSequenceClassification", _): arch = .distilbert
+        case ("BertForSequenceClassification", _): arch = .bert
+        case (nil, "distilbert"): arch = .distilbert
+        case (nil, "bert"): arch = .bert
+        case (let a?, _):
+            throw fail("architecture '\(a)' is not supported; qsent runs DistilBertForSequenceClassification and BertForSequenceClassification")
+        default:
+            throw fail("no 'architectures' or known 'model_type'; qsent runs DistilBERT and BERT sequence classifiers")
+        }
+
+        var cfg: ModelConfig
+        switch arch {
+        case .distilbert:
+            if let s = j["sinusoidal_pos_embds"] as? Bool, s {
+                throw fail("sinusoidal_pos_embds=true is not supported; qsent needs learned position embeddings")
+            }
+            let act = string("activation") ?? "gelu"
+            guard let a = Activation(rawValue: act) else {
+                throw fail("activation '\(act)' is not supported (gelu or relu)")
+            }
+            cfg = ModelConfig(architecture: .distilbert,
+                              dim: try int("dim"), layers: try int("n_layers"), heads: try int("n_heads"),
+                              hidden: try int("hidden_dim"), vocabSize: try int("vocab_size"),
+                              maxPositions: try int("max_position_embeddings"), typeVocabSize: 0,
+                              activation: a, layerNormEps: 1e-12, labels: [])
+        case .bert:
+            let act = string("hidden_act") ?? "gelu"
+            guard let a = Activation(rawValue: act) else {
+                throw fail("hidden_act '\(act)' is not supported (gelu or relu; the tanh approximation 'gelu_new' is not)")
+            }
+            if let p = string("position_embedding_type"), p != "absolute" {
+                throw fail("position_embedding_type '\(p)' is not supported (absolute only)")
+            }
+            if let d = j["is_decoder"] as? Bool, d { throw fail("decoder models are not supported") }
+            var eps: Float = 1e-12
+            if let e = j["layer_norm_eps"] {
+                guard let n = e as? NSNumber, n.doubleValue > 0 else { throw fail("'layer_norm_eps' must be a positive number") }
+                eps = n.floatValue
+            }
+            cfg = ModelConfig(architecture: .bert,
+                              dim: try int("hidden_size"), layers: try int("num_hidden_layers"),
+                              heads: try int("num_attention_heads"), hidden: try int("intermediate_size"),
+                              vocabSize: try int("vocab_size"), maxPositions: try int("max_position_embeddings"),
+                              typeVocabSize: try int("type_vocab_size", default: 2),
+                              activation: a, layerNormEps: eps, labels: [])
+        }
+        guard cfg.dim % cfg.heads == 0 else {
+            throw fail("dim \(cfg.dim) is not divisible by \(cfg.heads) heads")
+        }
+
+        // Labels: id2label with contiguous ids 0..<n, else num_labels generic names.
+        if let id2label = j["id2label"] {
+            guard let m = id2label as? [String: Any], !m.isEmpty else { throw fail("'id2label' must be a non-empty object") }
+            var labels = [String](repeating: "", count: m.count)
+            for (k, v) in m {
+                guard let i = Int(k), i >= 0, i < m.count else {
+                    throw fail("id2label keys must be the ids 0..<\(m.count), got '\(k)'")
+                }
+                guard let s = v as? String, !s.isEmpty else { throw fail("id2label[\(k)] must be a non-empty string") }
+                labels[i] = s
+            }
+            if let l2i = j["label2id"] as? [String: Any] {
+                for (name, v) in l2i {
+                    guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue), i >= 0, i < labels.count, labels[i] == name else {
+                        throw fail("label2id['\(name)'] disagrees with id2label")
+                    }
+                }
+            }
+            cfg.labels = labels
+        } else {
+            let n = try int("num_labels", default: 2)
+            cfg.labels = (0..<n).map { "LABEL_\($0)" }
+        }
+        if let n = j["num_labels"] as? Int, n != cfg.labels.count {
+            throw fail("num_labels \(n) disagrees with id2label's \(cfg.labels.count) labels")
+        }
+        return cfg
+    }
+}

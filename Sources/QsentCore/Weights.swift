@@ -1,0 +1,221 @@
+import Foundation
+
+/// FP32 linear layer: weight [n][k] (PyTorch layout), bias [n].
+struct DenseF32: Sendable {
+    let n: Int
+    let k: Int
+    let weight: ConstBuffer<Float>
+    let bias: ConstBuffer<Float>
+}
+
+/// int8 linear layer, as stored in a .qsent blob: packed panels (see ckernels.h), per-output-
+/// channel scales, column sums for the VNNI shift, and an FP32 bias.
+struct DenseS8: Sendable {
+    let n: Int
+    let k: Int
+    let packed: ConstBuffer<Int8>
+    let colsum: ConstBuffer<Int32>
+    let scale: ConstBuffer<Float>
+    let bias: ConstBuffer<Float>
+}
+
+enum Linear: Sendable {
+    case f32(DenseF32)
+    case s8(DenseS8)
+
+    var n: Int { switch self { case .f32(let d): return d.n; case .s8(let d): return d.n } }
+    var k: Int { switch self { case .f32(let d): return d.k; case .s8(let d): return d.k } }
+}
+
+struct LayerNormWeights: Sendable {
+    let gamma: ConstBuffer<Float>
+    let beta: ConstBuffer<Float>
+}
+
+/// Word embeddings: FP32 rows, or int8 rows with one scale per row.
+enum EmbeddingTable: Sendable {
+    case f32(ConstBuffer<Float>)
+    case s8(rows: ConstBuffer<Int8>, scales: ConstBuffer<Float>)
+}
+
+struct EncoderLayer: Sendable {
+    /// Q, K and V fused into one [3D][D] layer; the Q third is pre-scaled by 1/sqrt(head dim).
+    let qkv: Linear
+    let out: Linear
+    let attnNorm: LayerNormWeights
+    let ffn1: Linear
+    let ffn2: Linear
+    let outNorm: LayerNormWeights
+}
+
+/// Architecture-neutral weights of a sequence classifier.
+struct ModelWeights: Sendable {
+    let config: ModelConfig
+    let words: EmbeddingTable
+    /// [maxPositions][dim]; for BERT the token-type-0 embedding is already added in.
+    let positions: ConstBuffer<Float>
+    let embedNorm: LayerNormWeights
+    let layers: [EncoderLayer]
+    /// DistilBERT pre_classifier (ReLU) or BERT pooler (tanh).
+    let pre: Linear
+    let classifier: Linear
+}
+
+/// Tensor names of the two HF layouts.
+struct TensorNames {
+    let arch: Architecture
+
+    var prefix: String { arch == .distilbert ? "distilbert" : "bert" }
+    var words: String { "\(prefix).embeddings.word_embeddings.weight" }
+    var positions: String { "\(prefix).embeddings.position_embeddings.weight" }
+    var tokenTypes: String { "bert.embeddings.token_type_embeddings.weight" }
+    var embedNorm: String { "\(prefix).embeddings.LayerNorm" }
+
+    func layer(_ i: Int) -> String {
+        arch == .distilbert ? "distilbert.transformer.layer.\(i)" : "bert.encoder.layer.\(i)"
+    }
+    func q(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).attention.q_lin" : "\(layer(i)).attention.self.query" }
+    func k(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).attention.k_lin" : "\(layer(i)).attention.self.key" }
+    func v(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).attention.v_lin" : "\(layer(i)).attention.self.value" }
+    func out(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).attention.out_lin" : "\(layer(i)).attention.output.dense" }
+    func attnNorm(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).sa_layer_norm" : "\(layer(i)).attention.output.LayerNorm" }
+    func ffn1(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).ffn.lin1" : "\(layer(i)).intermediate.dense" }
+    func ffn2(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).ffn.lin2" : "\(layer(i)).output.dense" }
+    func outNorm(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).output_layer_norm" : "\(layer(i)).output.LayerNorm" }
+    var pre: String { arch == .distilbert ? "pre_classifier" : "bert.pooler.dense" }
+    var classifier: String { "classifier" }
+
+    /// Every tensor the model needs, with its shape: the contract checked by loaders and the quantizer.
+    func expected(_ c: ModelConfig) -> [(String, [Int])] {
+        var list: [(String, [Int])] = [
+            (words, [c.vocabSize, c.dim]), (positions, [c.maxPositions, c.dim]),
+            ("\(embedNorm).weight", [c.dim]), ("\(embedNorm).bias", [c.dim]),
+        ]
+        if arch == .bert { list.append((tokenTypes, [c.typeVocabSize, c.dim])) }
+        func lin(_ p: String, _ n: Int, _ k: Int) { list.append(("\(p).weight", [n, k])); list.append(("\(p).bias", [n])) }
+        func ln(_ p: String) { list.append(("\(p).weight", [c.dim])); list.append(("\(p).bias", [c.dim])) }
+        for i in 0..<c.layers {
+            lin(q(i), c.dim, c.dim); lin(k(i), c.dim, c.dim); lin(v(i), c.dim, c.dim); lin(out(i), c.dim, c.dim)
+            ln(attnNorm(i)); lin(ffn1(i), c.hidden, c.dim); lin(ffn2(i), c.dim, c.hidden); ln(outNorm(i))
+        }
+        lin(pre, c.dim, c.dim)
+        lin(classifier, c.labels.count, c.dim)
+        return list
+    }
+}
+
+extension Checkpoint {
+    /// Reads a LayerNorm's weight/bias, accepting the old gamma/beta names of early BERT checkpoints.
+    func layerNorm(_ prefix: String, dim: Int) throws -> (gamma: [Float], beta: [Float]) {
+        if tensor("\(prefix).weight") == nil, tensor("\(prefix).gamma") != nil {
+            return (try floats("\(prefix).gamma", shape: [dim]), try floats("\(prefix).beta", shape: [dim]))
+        }
+        return (try floats("\(prefix).weight", shape: [dim]), try floats("\(prefix).bias", shape: [dim]))
+    }
+
+    func dense(_ prefix: String, n: Int, k: Int) throws -> (w: [Float], b: [Float]) {
+        (try floats("\(prefix).weight", shape: [n, k]), try floats("\(prefix).bias", shape: [n]))
+    }
+}
+
+/// The pieces of an HF checkpoint in qsent's arrangement, FP32. Both the FP32 engine and the
+/// quantizer start from this, so there is one place that knows HF tensor names.
+public struct HFModel: Sendable {
+    public struct Dense: Sendable {
+        public var n: Int, k: Int
+        public var weight: [Float]  // [n][k]
+        public var bias: [Float]
+    }
+    public struct Norm: Sendable { public var gamma: [Float], beta: [Float] }
+    public struct Layer: Sendable {
+        public var qkv: Dense  // fused, Q third pre-scaled
+        public var out: Dense
+        public var attnNorm: Norm
+        public var ffn1: Dense
+        public var ffn2: Dense
+        public var outNorm: Norm
+    }
+
+    public var config: ModelConfig
+    public var words: [Float]      // [vocab][dim]
+    public var positions: [Float]  // [maxPositions][dim] (+ token type 0 for BERT)
+    public var embedNorm: Norm
+    public var layers: [Layer]
+    public var pre: Dense
+    public var classifier: Dense
+
+    /// Loads and rearranges an HF folder's weights (config.json + safetensors).
+    public init(directory: String) throws {
+        let config = try ModelConfig.load(directory: directory)
+        let ckpt = try Checkpoint(directory: directory)
+        try self.init(config: config, checkpoint: ckpt)
+    }
+
+    public init(config c: ModelConfig, checkpoint ck: Checkpoint) throws {
+        let names = TensorNames(arch: c.architecture)
+        config = c
+        // Refuse tensors this architecture does not have: they mean a different model.
+        let expected = Set(names.expected(c).map(\.0))
+        for name in ck.tensorNames where !expected.contains(name) {
+            let legacyNorm = name.hasSuffix("LayerNorm.gamma") || name.hasSuffix("LayerNorm.beta")
+            let buffer = name.hasSuffix("embeddings.position_ids")  // a non-weight buffer in older checkpoints
+            if !legacyNorm && !buffer {
+                throw SafetensorsError.badIndex(file: ck.files.map { $0.file.path }.joined(separator: ", "),
+                                                problem: "unexpected tensor '\(name)' for \(c.architecture.rawValue); is config.json from the same model?")
+            }
+        }
+        words = try ck.floats(names.words, shape: [c.vocabSize, c.dim])
+        var pos = try ck.floats(names.positions, shape: [c.maxPositions, c.dim])
+        if c.architecture == .bert {
+            let types = try ck.floats(names.tokenTypes, shape: [c.typeVocabSize, c.dim])
+            for p in 0..<c.maxPositions {
+                for j in 0..<c.dim { pos[p * c.dim + j] += types[j] }
+            }
+        }
+        positions = pos
+        let en = try ck.layerNorm(names.embedNorm, dim: c.dim)
+        embedNorm = Norm(gamma: en.gamma, beta: en.beta)
+        let qScale = 1 / Float(c.headDim).squareRoot()
+        var layers: [Layer] = []
+        for i in 0..<c.layers {
+            var q = try ck.dense(names.q(i), n: c.dim, k: c.dim)
+            let k = try ck.dense(names.k(i), n: c.dim, k: c.dim)
+            let v = try ck.dense(names.v(i), n: c.dim, k: c.dim)
+            for j in q.w.indices { q.w[j] *= qScale }
+            for j in q.b.indices { q.b[j] *= qScale }
+            let o = try ck.dense(names.out(i), n: c.dim, k: c.dim)
+            let f1 = try ck.dense(names.ffn1(i), n: c.hidden, k: c.dim)
+            let f2 = try ck.dense(names.ffn2(i), n: c.dim, k: c.hidden)
+            let n1 = try ck.layerNorm(names.attnNorm(i), dim: c.dim)
+            let n2 = try ck.layerNorm(names.outNorm(i), dim: c.dim)
+            layers.append(Layer(
+                qkv: Dense(n: 3 * c.dim, k: c.dim, weight: q.w + k.w + v.w, bias: q.b + k.b + v.b),
+                out: Dense(n: c.dim, k: c.dim, weight: o.w, bias: o.b),
+                attnNorm: Norm(gamma: n1.gamma, beta: n1.beta),
+                ffn1: Dense(n: c.hidden, k: c.dim, weight: f1.w, bias: f1.b),
+                ffn2: Dense(n: c.dim, k: c.hidden, weight: f2.w, bias: f2.b),
+                outNorm: Norm(gamma: n2.gamma, beta: n2.beta)))
+        }
+        self.layers = layers
+        let p = try ck.dense(names.pre, n: c.dim, k: c.dim)
+        pre = Dense(n: c.dim, k: c.dim, weight: p.w, bias: p.b)
+        let cl = try ck.dense(names.classifier, n: c.labels.count, k: c.dim)
+        classifier = Dense(n: c.labels.count, k: c.dim, weight: cl.w, bias: cl.b)
+    }
+
+    /// The FP32 reference weights for the engine.
+    func weights() -> ModelWeights {
+        func dense(_ d: Dense) -> Linear {
+            .f32(DenseF32(n: d.n, k: d.k, weight: ConstBuffer(d.weight), bias: ConstBuffer(d.bias)))
+        }
+        func norm(_ n: Norm) -> LayerNormWeights { LayerNormWeights(gamma: ConstBuffer(n.gamma), beta: ConstBuffer(n.beta)) }
+        return ModelWeights(
+            config: config, words: .f32(ConstBuffer(words)), positions: ConstBuffer(positions),
+            embedNorm: norm(embedNorm),
+            layers: layers.map {
+                EncoderLayer(qkv: dense($0.qkv), out: dense($0.out), attnNorm: norm($0.attnNorm),
+                             ffn1: dense($0.ffn1), ffn2: dense($0.ffn2), outNorm: norm($0.outNorm))
+            },
+            pre: dense(pre), classifier: dense(classifier))
+    }
+}

@@ -1,1 +1,0 @@
-// Work in progress: replaced as the module is written.

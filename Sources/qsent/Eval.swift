@@ -1,0 +1,151 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import QsentCore
+import QsentProtocol
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model on labelled JSONL {\"id\",\"label\",\"text\"}: accuracy, cross-entropy, speed.",
+        discussion: """
+            Texts run one at a time (batch 1), as a latency-bound client would send them.
+            With --reference FILE (JSONL {"id","logits"}), also reports the largest absolute logit
+            difference and the argmax agreement against those logits, matched by id.
+            """
+    )
+
+    @Option(name: .long, help: "A .qsent blob or an HF model folder.")
+    var model: String
+
+    @Option(name: .long, help: "Labelled JSONL: {\"id\",\"label\",\"text\"} per line.")
+    var data: String
+
+    @Option(name: .long, help: "Use only the first N selected reviews.")
+    var limit: Int?
+
+    @Option(name: .long, help: "Select every K-th line (0-based index % K == 0); 25 gives the 1,000-review benchmark subset of the IMDB test split.")
+    var stride: Int = 1
+
+    @Option(name: .customLong("max-tokens"), help: "Token limit including [CLS] and [SEP] (default: the model's).")
+    var maxTokens: Int?
+
+    @Option(name: .long, help: "Reference logits JSONL {\"id\",\"logits\"} to compare against.")
+    var reference: String?
+
+    @Option(name: .customLong("dump-logits"), help: "Write {\"id\",\"logits\"} per review to FILE.")
+    var dumpLogits: String?
+
+    @Flag(name: .long, help: "Print the summary as one JSON object.")
+    var json = false
+
+    @OptionGroup var engineFlags: EngineFlags
+
+    func validate() throws {
+        guard stride >= 1 else { throw ValidationError("--stride must be >= 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be >= 1") }
+    }
+
+    func run() throws {
+        let engine = loadEngine(model, engineFlags, maxTokens: maxTokens)
+        var refs: [String: [Float]] = [:]
+        if let reference {
+            var n = 0
+            for line in try LineReader(path: reference) {
+                n += 1
+                guard let o = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any],
+                      let id = o["id"], let l = o["logits"] as? [NSNumber] else {
+                    fail("\(reference) line \(n): expected {\"id\",\"logits\"}")
+                }
+                refs[jsonText(id)] = l.map(\.floatValue)
+            }
+        }
+        // Read the selected records first so that timing covers only tokenization + inference.
+        var records: [InputRecord] = []
+        var lineNo = 0
+        var index = 0
+        for line in try LineReader(path: data) {
+            lineNo += 1
+            let rec: InputRecord?
+            do { rec = try InputRecord.parse(line, lineNumber: lineNo) } catch { fail("\(data): \(error)") }
+            guard let rec else { continue }
+            defer { index += 1 }
+            guard index % stride == 0 else { continue }
+            guard let label = rec.label, label >= 0, label < engine.info.labels.count else {
+                fail("\(data) line \(lineNo): needs an integer \"label\" in 0..<\(engine.info.labels.count)")
+            }
+            _ = label
+            records.append(rec)
+            if let limit, records.count >= limit { break }
+        }
+        guard !records.isEmpty else { fail("\(data): no records selected") }
+
+        var correct = 0, tokens = 0, ce = 0.0
+        var maxDiff: Float = 0, agree = 0, compared = 0, missingRefs = 0
+        var dump = Data()
+        let start = DispatchTime.now().uptimeNanoseconds
+        for rec in records {
+            let enc = engine.encode(rec.text)
+            let c = engine.classify(encodings: [enc])[0]
+            tokens += enc.ids.count
+            let label = rec.label!
+            if c.labelId == label { correct += 1 }
+            let mx = c.logits.max()!
+            let lse = Double(mx) + log(c.logits.reduce(0.0) { $0 + exp(Double($1 - mx)) })
+            ce += lse - Double(c.logits[label])
+            if reference != nil {
+                if let id = rec.idJSON, let r = refs[id], r.count == c.logits.count {
+                    compared += 1
+                    for (a, b) in zip(r, c.logits) { maxDiff = max(maxDiff, abs(a - b)) }
+                    if r.indices.max(by: { r[$0] < r[$1] }) == c.labelId { agree += 1 }
+                } else {
+                    missingRefs += 1
+                }
+            }
+            if dumpLogits != nil {
+                var w = JSONWriter()
+                w.raw("{"); w.key("id"); w.raw(rec.idJSON ?? "null"); w.key("logits"); w.raw("[")
+                for (i, l) in c.logits.enumerated() { if i > 0 { w.raw(",") }; w.number(l) }
+                w.raw("]}\n")
+                dump.append(contentsOf: w.text.utf8)
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if let dumpLogits {
+            guard FileManager.default.createFile(atPath: dumpLogits, contents: dump) else { fail("cannot write \(dumpLogits)") }
+        }
+        let n = records.count
+        var w = JSONWriter()
+        w.raw("{")
+        w.key("model"); w.string(engine.info.name)
+        w.key("precision"); w.string(engine.info.precision)
+        w.key("isa"); w.string(engine.info.isa)
+        w.key("threads"); w.number(engineFlags.threads)
+        w.key("reviews"); w.number(n)
+        w.key("accuracy"); w.number(Double(correct) / Double(n))
+        w.key("cross_entropy"); w.number(ce / Double(n))
+        w.key("seconds"); w.number(seconds)
+        w.key("reviews_per_s"); w.number(Double(n) / seconds)
+        w.key("tokens_per_s"); w.number(Double(tokens) / seconds)
+        if reference != nil {
+            w.key("compared"); w.number(compared)
+            w.key("missing_reference"); w.number(missingRefs)
+            w.key("max_abs_logit_diff"); w.number(maxDiff)
+            w.key("argmax_agreement"); w.number(compared > 0 ? Double(agree) / Double(compared) : 0)
+        }
+        w.raw("}")
+        if json {
+            print(w.text)
+        } else {
+            print("model      \(engine.info.name) (\(engine.info.precision), \(engine.info.isa), \(engineFlags.threads) threads)")
+            print("reviews    \(n)")
+            print(String(format: "accuracy   %.4f", Double(correct) / Double(n)))
+            print(String(format: "x-entropy  %.4f", ce / Double(n)))
+            print(String(format: "speed      %.1f reviews/s, %.0f tokens/s (%.1f s)", Double(n) / seconds, Double(tokens) / seconds, seconds))
+            if reference != nil {
+                print(String(format: "reference  max |Δlogit| %.3g, argmax agreement %.4f over %d (%d without a reference)",
+                             maxDiff, compared > 0 ? Double(agree) / Double(compared) : 0, compared, missingRefs))
+            }
+        }
+        if reference != nil && missingRefs > 0 && compared == 0 { throw ExitCode(1) }
+    }
+}

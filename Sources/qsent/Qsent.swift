@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import QsentCore
+
+@main
+struct Qsent: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qsent",
+        abstract: "Classify text with a qsent model, in-process or through the qsentd daemon.",
+        discussion: """
+            MODEL is a .qsent blob (int8, made by qsent-quantize) or a Hugging Face model folder
+            (config.json + model.safetensors + tokenizer.json or vocab.txt; runs the FP32 reference path).
+            Without --model, classify talks to qsentd over its Unix socket.
+
+            Environment: QSENT_ISA forces a kernel ISA (scalar, avx2, avx512vnni, neon, neon-dotprod).
+            """,
+        version: QsentVersion.string,
+        subcommands: [Classify.self, Tokenize.self, Eval.self]
+    )
+}
+
+/// Options shared by the in-process commands.
+struct EngineFlags: ParsableArguments {
+    @Option(name: .long, help: "Threads for one inference.")
+    var threads: Int = 2
+
+    @Option(name: .long, help: "Force a kernel ISA (scalar, avx2, avx512vnni, neon, neon-dotprod); default: $QSENT_ISA, else the best this CPU supports.")
+    var isa: String?
+
+    func options(maxTokens: Int?) -> EngineOptions {
+        EngineOptions(threads: threads, maxTokens: maxTokens, isa: isa)
+    }
+}
+
+/// Prints a one-line reason to stderr and exits non-zero: the CLI's answer to every failure.
+func fail(_ message: String, code: Int32 = 1) -> Never {
+    FileHandle.standardError.write(Data("qsent: \(message)\n".utf8))
+    exit(code)
+}
+
+func loadEngine(_ path: String, _ flags: EngineFlags, maxTokens: Int?) -> Engine {
+    do {
+        return try Engine(path: path, options: flags.options(maxTokens: maxTokens))
+    } catch {
+        fail("\(error)")
+    }
+}

@@ -1,1 +1,0 @@
-print("qsent: not built yet")

@@ -1,4 +1,3 @@
-import Foundation
 import QsentCore
 
 extension JSONWriter {
@@ -48,24 +47,5 @@ extension JSONWriter {
             string(s)
         }
         raw("]")
-    }
-}
-
-/// The human-readable line `qsent classify` prints per text (same for daemon and in-process).
-public enum HumanFormat {
-    public static func line(label: String, score: Float, text: String, width: Int = 60) -> String {
-        let oneLine = text.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\t", with: " ")
-        let snippet = oneLine.count > width ? String(oneLine.prefix(width - 1)) + "…" : oneLine
-        return "\(label)\t\(formatScore(score))\t\(snippet)"
-    }
-
-    public static func formatScore(_ s: Float) -> String {
-        let v = (Double(s) * 10000).rounded() / 10000
-        var t = String(v)
-        if let dot = t.firstIndex(of: ".") {
-            let decimals = t.distance(from: dot, to: t.endIndex) - 1
-            if decimals < 4 { t += String(repeating: "0", count: 4 - decimals) }
-        }
-        return t
     }
 }

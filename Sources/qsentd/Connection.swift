@@ -245,9 +245,9 @@ final class Connection: @unchecked Sendable {
 
     private func enqueue(_ texts: [String], idJSON: String?, isBatch: Bool, start: UInt64, draining: Bool) {
         let slot = Slot(idJSON: idJSON, count: texts.count, isBatch: isBatch, start: start)
-        let maxTok = server.maxTokens
+        let engine = server.currentEngine
         let items = texts.enumerated().map { i, t in
-            WorkItem(text: t, estimatedTokens: estimateTokens(t, maxTokens: maxTok), bytes: t.utf8.count,
+            WorkItem(text: t, encoding: engine.encode(t), encodedBy: ObjectIdentifier(engine), bytes: t.utf8.count,
                      slot: slot, index: i, connection: self)
         }
         // Reserve the slot first so order holds, then queue; on overflow turn it into `busy`.

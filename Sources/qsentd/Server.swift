@@ -51,14 +51,12 @@ final class Server: @unchecked Sendable {
 
     var currentEngine: Engine { stateLock.lock(); defer { stateLock.unlock() }; return engine }
 
-    var maxTokens: Int { currentEngine.info.maxTokens }
-
     /// Loads and verifies (Engine init verifies) a model, then runs one warm-up inference.
     private static func loadEngine(config: DaemonConfig, logger: Logger) throws -> Engine {
         let t0 = Sys.monotonicNanos()
         let e = try Engine(path: config.model, options: EngineOptions(threads: config.threads, maxTokens: config.maxTokens))
         let t1 = Sys.monotonicNanos()
-        _ = try e.classify(["qsentd warm-up: this sentence exercises every layer once."])
+        _ = e.classify(["qsentd warm-up: this sentence exercises every layer once."])
         let t2 = Sys.monotonicNanos()
         if config.mlock {
             if mlockall(MCL_CURRENT) != 0 {
@@ -252,24 +250,16 @@ final class Server: @unchecked Sendable {
         while let batch = queue.popBatch(maxTexts: config.maxBatch, maxTokens: config.maxBatchTokens) {
             let e = currentEngine  // a reload swaps later batches only
             stats.batch(size: batch.count)
-            do {
-                let results = try e.classify(batch.map(\.text))
-                guard results.count == batch.count else {
-                    throw EngineResultCountError(expected: batch.count, got: results.count)
-                }
+            let id = ObjectIdentifier(e)
+            let results = e.classify(encodings: batch.map { $0.encodedBy == id ? $0.encoding : e.encode($0.text) })
+            if results.count == batch.count {
                 for (item, r) in zip(batch, results) {
                     item.connection.fill(item.slot, index: item.index, result: .success(r))
                 }
-            } catch {
-                // Isolate the failing text(s): retry one by one.
-                logger.warning("batch failed, retrying texts one by one: \(error)")
-                for item in batch {
-                    let r = Result { () throws -> Classification in
-                        guard let c = try e.classify([item.text]).first else { throw EngineResultCountError(expected: 1, got: 0) }
-                        return c
-                    }
-                    item.connection.fill(item.slot, index: item.index, result: r)
-                }
+            } else {
+                let err = EngineResultCountError(expected: batch.count, got: results.count)
+                logger.error("\(err)")
+                for item in batch { item.connection.fill(item.slot, index: item.index, result: .failure(err)) }
             }
         }
         workerDone.signal()
@@ -343,7 +333,7 @@ final class Server: @unchecked Sendable {
         w.key("precision"); w.string(i.precision)
         w.key("checksum"); w.string(i.checksum)
         w.key("path"); w.string(i.path)
-        w.key("version"); w.string(QsentDefaults.version)
+        w.key("version"); w.string(QsentVersion.string)
         w.key("max_batch"); w.number(config.maxBatch)
         w.key("max_line_bytes"); w.number(config.maxLineBytes)
         w.raw("}")

@@ -1,6 +1,7 @@
 import Foundation
 import QsentCore
 import QsentProtocol
+import QsentTokenizer
 
 /// One answer owed to a connection, in request order. A `texts` request is one slot with
 /// several results. Guarded by its connection's condition lock.
@@ -35,7 +36,11 @@ final class Slot {
 
 struct WorkItem {
     let text: String
-    let estimatedTokens: Int
+    /// Tokenized by the connection's reader thread (tokenization runs in parallel across clients).
+    let encoding: TokenEncoding
+    /// The engine whose tokenizer made `encoding`; after a reload the worker re-encodes.
+    let encodedBy: ObjectIdentifier
+    var tokens: Int { encoding.ids.count }
     let bytes: Int
     let slot: Slot
     let index: Int
@@ -46,7 +51,7 @@ struct WorkItem {
 ///
 /// Batching policy: the worker takes texts in arrival order (FIFO across all clients) until
 /// the batch has `maxBatch` texts or adding the next text would exceed `maxBatchTokens`
-/// estimated tokens (the first text is always taken). The engine packs sequences without
+/// tokens (exact counts after truncation; the first text is always taken). The engine packs sequences without
 /// padding, so cost grows with total tokens, and the token cap bounds a batch's latency.
 /// There is no waiting window: while one batch runs, new texts accumulate for the next.
 final class WorkQueue: @unchecked Sendable {
@@ -95,9 +100,9 @@ final class WorkQueue: @unchecked Sendable {
         var tokens = 0
         while head < items.count && batch.count < maxTexts {
             let it = items[head]
-            if !batch.isEmpty && tokens + it.estimatedTokens > maxTokens { break }
+            if !batch.isEmpty && tokens + it.tokens > maxTokens { break }
             batch.append(it)
-            tokens += it.estimatedTokens
+            tokens += it.tokens
             bytes -= it.bytes
             head += 1
         }
@@ -114,10 +119,4 @@ final class WorkQueue: @unchecked Sendable {
         cond.broadcast()
         cond.unlock()
     }
-}
-
-/// Cheap token estimate for batching (WordPiece averages ~4 bytes of English per token), clamped to
-/// the model's limit. Only used to size batches; answers report the engine's exact count.
-func estimateTokens(_ text: String, maxTokens: Int) -> Int {
-    min(maxTokens, text.utf8.count / 4 + 2)
 }

@@ -20,7 +20,8 @@ final class Server: @unchecked Sendable {
     private var wakeWriteFD: Int32 = -1
 
     private let stateLock = NSLock()
-    private var engine: Engine
+    /// Set in `run()` before any thread that reads it starts.
+    private var engine: Engine!
     private var draining = false
     private var shutdownReason = ""
     private var connections: [Int: Connection] = [:]
@@ -42,9 +43,6 @@ final class Server: @unchecked Sendable {
         wakeFD = fds[0]
         wakeWriteFD = fds[1]
         signal(SIGPIPE, SIG_IGN)
-        SystemdDaemon.notify("STATUS=loading model \(config.model)")
-        logger.info("loading model", metadata: ["path": "\(config.model)", "threads": "\(config.threads)"])
-        engine = try Server.loadEngine(config: config, logger: logger)
     }
 
     var isDraining: Bool { stateLock.lock(); defer { stateLock.unlock() }; return draining }
@@ -84,6 +82,18 @@ final class Server: @unchecked Sendable {
             return 1
         }
         installSignals()
+        // Listen first: clients that connect during the load wait in the backlog, and a
+        // socket conflict fails fast.
+        SystemdDaemon.notify("STATUS=loading model \(config.model)")
+        logger.info("loading model", metadata: ["path": "\(config.model)", "threads": "\(config.threads)"])
+        do {
+            engine = try Server.loadEngine(config: config, logger: logger)
+        } catch {
+            logger.critical("cannot load model: \(error)")
+            SystemdDaemon.notify("STATUS=cannot load model: \(error)")
+            listener.close(logger: logger)
+            return 1
+        }
         let worker = Thread { [self] in workerLoop() }
         worker.name = "qsentd-infer"
         worker.stackSize = 8 << 20
@@ -130,6 +140,10 @@ final class Server: @unchecked Sendable {
             let src = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
             src.setEventHandler { [self] in
                 if sig == SIGHUP {
+                    stateLock.lock()
+                    let loaded = engine != nil
+                    stateLock.unlock()
+                    guard loaded else { logger.notice("SIGHUP during startup ignored"); return }
                     Thread.detachNewThread { [self] in _ = reload(reason: "SIGHUP") }
                 } else {
                     beginShutdown(name)
@@ -145,7 +159,11 @@ final class Server: @unchecked Sendable {
         while true {
             stateLock.lock()
             heartbeat = Sys.monotonicNanos()
-            if draining { stateLock.unlock(); return }
+            if draining {
+                stateLock.unlock()
+                if listener.ownedPath != nil { acceptBacklog(listener) }
+                return
+            }
             let idle = connections.isEmpty
             let since = idleSince
             stateLock.unlock()
@@ -167,6 +185,19 @@ final class Server: @unchecked Sendable {
                 if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM { usleep(100_000) }
                 continue
             }
+            _ = fcntl(cfd, F_SETFD, FD_CLOEXEC)
+            admit(cfd)
+        }
+    }
+
+    /// On shutdown of a socket we own, clients already waiting in the backlog would be reset
+    /// when we close it: accept them so their requests are answered. (An inherited socket keeps
+    /// its backlog; systemd starts us again for it.)
+    private func acceptBacklog(_ listener: Listener) {
+        try? Sys.setNonBlocking(listener.fd)
+        while true {
+            let cfd = accept(listener.fd, nil, nil)
+            if cfd < 0 { break }
             _ = fcntl(cfd, F_SETFD, FD_CLOEXEC)
             admit(cfd)
         }

@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "QsentTokenizerTests", dependencies: ["QsentTokenizer"]),
         .testTarget(name: "QsentCoreTests", dependencies: ["QsentCore"]),
         .testTarget(name: "QuantizerTests", dependencies: ["QsentQuantizer", "QsentCore"]),
-        .testTarget(name: "DaemonTests", dependencies: ["QsentProtocol"]),
+        .testTarget(name: "DaemonTests", dependencies: ["QsentProtocol", "QsentCore"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -28,6 +28,9 @@ struct Classify: ParsableCommand {
 
     @OptionGroup var engineFlags: EngineFlags
 
+    @Option(name: .long, help: "qsentd socket when no --model is given. [QSENT_SOCKET] (default: \(QsentDefaults.socketPath))")
+    var socket: String?
+
     @Argument(help: "Texts to classify.")
     var texts: [String] = []
 
@@ -38,7 +41,9 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         guard let model else {
-            throw ValidationError("no --model given: in-process classification needs a .qsent blob or HF folder")
+            let code = try DaemonClassify.run(texts: texts, jsonlPath: jsonl, json: json, socket: socket)
+            if code != 0 { throw ExitCode(code) }
+            return
         }
         let engine = loadEngine(model, engineFlags, maxTokens: maxTokens)
         var out = Data()

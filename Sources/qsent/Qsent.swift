@@ -15,7 +15,7 @@ struct Qsent: ParsableCommand {
             Environment: QSENT_ISA forces a kernel ISA (scalar, avx2, avx512vnni, neon, neon-dotprod).
             """,
         version: QsentVersion.string,
-        subcommands: [Classify.self, Tokenize.self, Eval.self]
+        subcommands: [Classify.self, Tokenize.self, Eval.self, Ping.self, Info.self, Stats.self]
     )
 }
 

@@ -1,0 +1,82 @@
+import Foundation
+import QsentProtocol
+
+/// `qsent classify` without --model: the texts go to qsentd. Output matches the in-process
+/// path: one human line per text (LABEL score text), or with --json the daemon's protocol line
+/// (id = the input's id, or the 0-based position). Exit 0 if every text was classified, 1 if the
+/// daemon answered any error (reported on stderr, processing continues), 2 if it is unreachable.
+enum DaemonClassify {
+    static func run(texts: [String], jsonlPath: String?, json: Bool, socket: String?) throws -> Int32 {
+        let client = DaemonClient(path: DaemonClient.resolveSocket(socket))
+        defer { client.close() }
+        var out = Data()
+        var failures = 0
+        func flush() { FileHandle.standardOutput.write(out); out.removeAll(keepingCapacity: true) }
+        func emit(_ answer: String, text: String, what: String) {
+            do {
+                let v = try DaemonClient.checkAnswer(answer)
+                if json {
+                    out.append(contentsOf: (answer + "\n").utf8)
+                } else {
+                    var label = "?", score: Double = .nan
+                    if case .string(let l)? = v["label"]?.value { label = l }
+                    if case .number(let s)? = v["score"]?.value { score = Double(s) ?? .nan }
+                    out.append(contentsOf: "\(label)\t\(String(format: "%.4f", score))\t\(Classify.preview(text))\n".utf8)
+                }
+            } catch {
+                failures += 1
+                flush()
+                FileHandle.standardError.write(Data("qsent: \(what): \(error)\n".utf8))
+            }
+            if out.count > 1 << 16 { flush() }
+        }
+        func requestLine(idJSON: String, text: String) -> String {
+            var w = JSONWriter()
+            w.raw("{")
+            w.key("id"); w.raw(idJSON)
+            w.key("text"); w.string(text)
+            w.raw("}")
+            return w.text
+        }
+        do {
+            if let jsonlPath {
+                var reader = try LineReader(path: jsonlPath)
+                var lineNo = 0
+                var index = 0
+                var pendingTexts: [String] = []  // texts of unanswered requests, in order
+                var head = 0
+                try client.stream(next: {
+                    while let line = reader.next() {
+                        lineNo += 1
+                        guard let rec = try InputRecord.parse(line, lineNumber: lineNo) else { continue }
+                        let l = requestLine(idJSON: rec.idJSON ?? String(index), text: rec.text)
+                        index += 1
+                        pendingTexts.append(rec.text)
+                        return l
+                    }
+                    return nil
+                }, onAnswer: { answer in
+                    emit(answer, text: pendingTexts[head], what: "record \(head + 1)")
+                    head += 1
+                    if head > 4096 { pendingTexts.removeFirst(head); head = 0 }
+                })
+            } else {
+                let lines = texts.enumerated().map { requestLine(idJSON: String($0.offset), text: $0.element) }
+                try client.exchange(lines) { i, answer in emit(answer, text: texts[i], what: "text \(i)") }
+            }
+        } catch let e as InputError {
+            flush()
+            FileHandle.standardError.write(Data("qsent: \(e)\n".utf8))
+            return 1
+        } catch {
+            flush()
+            return reportDaemonError(error)
+        }
+        flush()
+        if failures > 0 {
+            FileHandle.standardError.write(Data("qsent: \(failures) text(s) failed\n".utf8))
+            return 1
+        }
+        return 0
+    }
+}

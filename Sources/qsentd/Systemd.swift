@@ -1,0 +1,49 @@
+import CSystemd
+import Foundation
+import QsentProtocol
+
+/// libsystemd's sd-daemon API: socket activation and service notifications.
+/// Every call is a no-op outside systemd (no NOTIFY_SOCKET / LISTEN_FDS).
+enum SystemdDaemon {
+    struct ListenedSocket {
+        var fd: Int32
+        var name: String
+    }
+
+    /// Sockets passed by systemd (LISTEN_FDS), with their FileDescriptorName=. Unsets the
+    /// environment variables so children do not inherit them.
+    static func listenFDs() throws -> [ListenedSocket] {
+        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = nil
+        let n = sd_listen_fds_with_names(1, &names)
+        if n < 0 { throw SystemCallError("sd_listen_fds_with_names", "", errno: -n) }
+        var out: [ListenedSocket] = []
+        for i in 0..<Int(n) {
+            var name = "unknown"
+            if let names, let p = names[i] { name = String(cString: p) }
+            out.append(ListenedSocket(fd: SD_LISTEN_FDS_START + Int32(i), name: name))
+        }
+        if let names {
+            for i in 0..<Int(n) { free(names[i]) }
+            free(names)
+        }
+        return out
+    }
+
+    /// True if `fd` is a listening Unix stream socket.
+    static func isListeningUnixStream(_ fd: Int32) -> Bool {
+        sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0
+    }
+
+    @discardableResult
+    static func notify(_ state: String) -> Bool {
+        sd_notify(0, state) > 0
+    }
+
+    /// The watchdog interval if the service manager expects keep-alive pings.
+    static func watchdogInterval() -> Double? {
+        var usec: UInt64 = 0
+        let r = sd_watchdog_enabled(0, &usec)
+        guard r > 0, usec > 0 else { return nil }
+        return Double(usec) / 1_000_000
+    }
+}

@@ -1,0 +1,365 @@
+import Foundation
+import QsentProtocol
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the built binaries, the test model and scratch space are.
+enum TestEnv {
+    /// Package root (Tests/DaemonTests/Harness.swift -> ../..).
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Directory holding `qsentd` and `qsent`: $QSENT_BIN_DIR, else the directory of the test
+    /// bundle (SwiftPM puts the test runner next to the products of the same configuration).
+    static func binDir() throws -> URL {
+        var candidates: [URL] = []
+        if let d = ProcessInfo.processInfo.environment["QSENT_BIN_DIR"], !d.isEmpty { candidates.append(URL(fileURLWithPath: d)) }
+        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
+            candidates.append(b.bundleURL.deletingLastPathComponent())
+            candidates.append(b.bundleURL)
+        }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent())
+        candidates.append(Bundle.main.bundleURL)
+        for c in candidates where FileManager.default.isExecutableFile(atPath: c.appendingPathComponent("qsentd").path)
+            && FileManager.default.isExecutableFile(atPath: c.appendingPathComponent("qsent").path) {
+            return c
+        }
+        throw XCTSkip("qsentd/qsent binaries not found next to the test bundle (looked in \(candidates.map(\.path))); build them (swift build --build-tests) or set QSENT_BIN_DIR")
+    }
+
+    static func qsentd() throws -> String { try binDir().appendingPathComponent("qsentd").path }
+    static func qsent() throws -> String { try binDir().appendingPathComponent("qsent").path }
+
+    /// The model the daemon tests serve: $QSENT_TEST_MODEL, else the shared HF folder
+    /// (switch to a .qsent blob by setting the variable or changing `defaultModelRelative`).
+    static let defaultModelRelative = "models/distilbert-h384-imdb"
+
+    static var sharedRoot: URL {
+        if let env = ProcessInfo.processInfo.environment["QSENT_SHARED"], !env.isEmpty { return URL(fileURLWithPath: env) }
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    }
+
+    static func model() throws -> String {
+        if let m = ProcessInfo.processInfo.environment["QSENT_TEST_MODEL"], !m.isEmpty {
+            guard FileManager.default.fileExists(atPath: m) else { throw XCTSkip("QSENT_TEST_MODEL=\(m) does not exist") }
+            return m
+        }
+        let m = sharedRoot.appendingPathComponent(defaultModelRelative).path
+        guard FileManager.default.fileExists(atPath: m) else {
+            throw XCTSkip("test model \(m) is absent (set QSENT_SHARED or QSENT_TEST_MODEL); skipping daemon tests")
+        }
+        return m
+    }
+
+    /// Some IMDB test reviews (shortest-ish first), for realistic inputs.
+    static func reviews(_ n: Int) throws -> [String] {
+        let url = sharedRoot.appendingPathComponent("data/imdb/test.jsonl")
+        guard let h = FileHandle(forReadingAtPath: url.path) else {
+            return (0..<n).map { "Review number \($0): the plot was \($0 % 2 == 0 ? "wonderful" : "dreadful")." }
+        }
+        defer { try? h.close() }
+        let data = h.readData(ofLength: 4 << 20)
+        var out: [String] = []
+        for line in data.split(separator: 0x0A) {
+            guard let o = try? JSONSerialization.jsonObject(with: line) as? [String: Any], let t = o["text"] as? String else { continue }
+            if t.utf8.count < 1500 { out.append(t) }
+            if out.count == n { break }
+        }
+        return out
+    }
+
+    static func tempDir(_ tag: String) throws -> URL {
+        // Short: sun_path holds at most 107 bytes.
+        let base = URL(fileURLWithPath: "/tmp").appendingPathComponent("qdt-\(getpid())-\(tag)-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        return base
+    }
+
+    static func which(_ tool: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/\(tool)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+}
+
+/// A model path that can be broken and restored (for reload tests): a folder of symlinks for an
+/// HF folder, or a copy of a blob. Files are replaced by rename, never rewritten in place
+/// (the daemon maps blobs; see docs/PROTOCOL.md).
+struct ScratchModel {
+    let path: String
+    let original: String
+    let isDir: Bool
+
+    init(from original: String, in dir: URL) throws {
+        self.original = original
+        var d: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: original, isDirectory: &d)
+        isDir = d.boolValue
+        let fm = FileManager.default
+        if isDir {
+            let m = dir.appendingPathComponent("model")
+            try fm.createDirectory(at: m, withIntermediateDirectories: true)
+            for f in try fm.contentsOfDirectory(atPath: original) {
+                try fm.createSymbolicLink(atPath: m.appendingPathComponent(f).path, withDestinationPath: original + "/" + f)
+            }
+            path = m.path
+        } else {
+            path = dir.appendingPathComponent("model.qsent").path
+            try fm.copyItem(atPath: original, toPath: path)
+        }
+    }
+
+    /// The file whose content the reload must verify.
+    private var target: String { isDir ? path + "/model.safetensors" : path }
+
+    func breakIt() throws {
+        let tmp = target + ".tmp"
+        try Data("this is not a model\n".utf8 + [UInt8](repeating: 0xAB, count: 4096)).write(to: URL(fileURLWithPath: tmp))
+        guard rename(tmp, target) == 0 else { throw SystemCallError("rename", tmp, errno: errno) }
+    }
+
+    func restore() throws {
+        let tmp = target + ".tmp"
+        if isDir {
+            try FileManager.default.createSymbolicLink(atPath: tmp, withDestinationPath: original + "/model.safetensors")
+        } else {
+            try FileManager.default.copyItem(atPath: original, toPath: tmp)
+        }
+        guard rename(tmp, target) == 0 else { throw SystemCallError("rename", tmp, errno: errno) }
+    }
+}
+
+/// How the daemon gets its socket.
+enum SocketMode: String {
+    /// `systemd-socket-activate -l PATH --fdname=qsentd qsentd …` (LISTEN_FDS, sd_listen_fds_with_names).
+    case activated
+    /// qsentd binds --socket PATH itself.
+    case bound
+}
+
+/// A running qsentd for one test.
+final class DaemonProcess {
+    let process: Process
+    let socket: String
+    let dir: URL
+    let logURL: URL
+    let mode: SocketMode
+
+    init(mode: SocketMode, model: String, args: [String] = [], tag: String) throws {
+        let qsentd = try TestEnv.qsentd()
+        self.mode = mode
+        dir = try TestEnv.tempDir(tag)
+        socket = dir.appendingPathComponent("q.sock").path
+        logURL = dir.appendingPathComponent("qsentd.log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        process = Process()
+        var env = ProcessInfo.processInfo.environment
+        env["QSENT_SOCKET"] = nil
+        env["QSENT_MODEL"] = nil
+        process.environment = env
+        let daemonArgs = ["--model", model, "--threads", "2"] + args
+        switch mode {
+        case .activated:
+            guard let sa = TestEnv.which("systemd-socket-activate") else {
+                throw XCTSkip("systemd-socket-activate is not installed (package systemd); skipping socket-activation tests")
+            }
+            process.executableURL = URL(fileURLWithPath: sa)
+            process.arguments = ["-l", socket, "--fdname=\(QsentDefaults.fdName)", qsentd] + daemonArgs
+        case .bound:
+            process.executableURL = URL(fileURLWithPath: qsentd)
+            process.arguments = daemonArgs + ["--socket", socket]
+        }
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+    }
+
+    /// Waits until the daemon answers a ping (for socket activation the first connection starts it).
+    func waitReady(timeout: TimeInterval = 120) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if !process.isRunning { XCTFail("qsentd exited early (status \(process.terminationStatus)):\n\(log)"); throw DaemonTestError.exited }
+            if let c = try? LineConnection(path: socket) {
+                if (try? c.send("{\"op\":\"ping\"}")) != nil, let a = try? c.readLine(timeoutMs: Int32(timeout * 1000)), a == "{\"ok\":true}" {
+                    return
+                }
+            }
+            usleep(50_000)
+        }
+        XCTFail("qsentd not ready after \(timeout) s:\n\(log)")
+        throw DaemonTestError.timeout
+    }
+
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits for exit; returns the status (nil on timeout).
+    @discardableResult
+    func waitExit(timeout: TimeInterval = 60) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    func stop() {
+        if process.isRunning {
+            signal(SIGTERM)
+            if waitExit(timeout: 30) == nil { signal(SIGKILL); process.waitUntilExit() }
+        }
+    }
+
+    func cleanup() {
+        stop()
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func connect() throws -> LineConnection { try LineConnection(path: socket) }
+}
+
+enum DaemonTestError: Error { case exited, timeout, badAnswer(String) }
+
+/// Systemd-style socket activation done by the test, for the idle-exit test: owns the listening
+/// socket, starts qsentd (LISTEN_FDS=1 on fd 3, LISTEN_PID via `exec`) whenever a client is
+/// waiting and no daemon runs. systemd-socket-activate cannot do this: it execs once.
+final class MiniActivator {
+    let socket: String
+    let listenFD: Int32
+    private let argv: [String]
+    private let logPath: String
+    private let lock = NSLock()
+    private var child: pid_t = 0
+    private(set) var launches = 0
+    private(set) var exitStatuses: [Int32] = []
+    private var stopping = false
+    private var thread: Thread?
+
+    init(socket: String, daemonArgs: [String], logPath: String) throws {
+        self.socket = socket
+        self.logPath = logPath
+        let fd = try Sys.socket()
+        let r = try Sys.withUnixAddress(socket) { bind(fd, $0, $1) }
+        guard r == 0, listen(fd, 64) == 0 else { throw SystemCallError("bind/listen", socket, errno: errno) }
+        // Keep it away from 3 so dup2(fd, 3) really creates fd 3 without FD_CLOEXEC.
+        let high = fcntl(fd, F_DUPFD_CLOEXEC, 100)
+        close(fd)
+        listenFD = high
+        argv = ["/bin/sh", "-c", "LISTEN_PID=$$ exec \"$0\" \"$@\"", try TestEnv.qsentd()] + daemonArgs
+    }
+
+    func start() {
+        let t = Thread { [self] in loop() }
+        thread = t
+        t.start()
+    }
+
+    private func spawn() {
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        posix_spawn_file_actions_adddup2(&fa, listenFD, 3)
+        posix_spawn_file_actions_addopen(&fa, 1, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        posix_spawn_file_actions_addopen(&fa, 2, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        var env = ProcessInfo.processInfo.environment
+        env["LISTEN_FDS"] = "1"
+        env["LISTEN_FDNAMES"] = QsentDefaults.fdName
+        env["QSENT_SOCKET"] = nil
+        let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let cArgs = argv.map { strdup($0) } + [nil]
+        var pid: pid_t = 0
+        let r = posix_spawn(&pid, argv[0], &fa, nil, cArgs, cEnv)
+        posix_spawn_file_actions_destroy(&fa)
+        cEnv.forEach { free($0) }
+        cArgs.forEach { free($0) }
+        lock.lock()
+        if r == 0 { child = pid; launches += 1 }
+        lock.unlock()
+    }
+
+    private func loop() {
+        while true {
+            lock.lock()
+            if stopping { lock.unlock(); return }
+            var running = child != 0
+            if running {
+                var status: Int32 = 0
+                if waitpid(child, &status, WNOHANG) == child {
+                    exitStatuses.append((status >> 8) & 0xff)
+                    child = 0
+                    running = false
+                }
+            }
+            lock.unlock()
+            if !running {
+                var p = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+                if poll(&p, 1, 20) > 0 { spawn() }
+            } else {
+                usleep(20_000)
+            }
+        }
+    }
+
+    var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return child != 0 }
+
+    func stop() {
+        lock.lock()
+        stopping = true
+        let c = child
+        lock.unlock()
+        if c != 0 {
+            kill(c, SIGTERM)
+            var status: Int32 = 0
+            waitpid(c, &status, 0)
+        }
+        close(listenFD)
+        unlink(socket)
+    }
+}
+
+/// Runs a command, returning (status, stdout, stderr).
+@discardableResult
+func runTool(_ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil) throws -> (Int32, String, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    var e = ProcessInfo.processInfo.environment
+    for (k, v) in env { e[k] = v }
+    p.environment = e
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    let inPipe = Pipe()
+    p.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
+    try p.run()
+    if let stdin {
+        inPipe.fileHandleForWriting.write(Data(stdin.utf8))
+        try? inPipe.fileHandleForWriting.close()
+    }
+    final class Box: @unchecked Sendable { var data = Data() }
+    let outBox = Box()
+    let g = DispatchGroup()
+    g.enter()
+    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); g.leave() }
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    g.wait()
+    let outData = outBox.data
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// Parses an answer line, failing the test on non-JSON.
+func parseAnswer(_ line: String?, file: StaticString = #filePath, line l: UInt = #line) throws -> JSONValue {
+    guard let line else { XCTFail("connection closed instead of an answer", file: file, line: l); throw DaemonTestError.badAnswer("EOF") }
+    do { return try JSONParser.parse(line) } catch {
+        XCTFail("answer is not JSON: \(line)", file: file, line: l)
+        throw DaemonTestError.badAnswer(line)
+    }
+}
+
+func errorCode(_ v: JSONValue) -> String? {
+    if case .string(let c)? = v["error"]?.value["code"]?.value { return c }
+    return nil
+}

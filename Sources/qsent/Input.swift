@@ -53,37 +53,25 @@ enum InputError: Error, CustomStringConvertible {
 }
 
 extension InputRecord {
-    /// Parses one line; `lineNumber` is 1-based, for messages.
+    /// Parses one line with the protocol's strict JSON parser; `lineNumber` is 1-based, for
+    /// messages. The id is kept as its raw JSON text, so it is echoed byte for byte.
     static func parse(_ line: Data, lineNumber: Int) throws -> InputRecord? {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }  // blank line
-        guard let obj = (try? JSONSerialization.jsonObject(with: line, options: [.fragmentsAllowed])) as? [String: Any] else {
-            throw InputError.badLine(lineNumber, "not a JSON object")
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes: [UInt8](line)) } catch {
+            throw InputError.badLine(lineNumber, "\(error)")
         }
-        guard let text = obj["text"] as? String else {
+        guard case .object = value else { throw InputError.badLine(lineNumber, "not a JSON object") }
+        guard case .string(let text)? = value["text"]?.value else {
             throw InputError.badLine(lineNumber, "missing string field \"text\"")
         }
         var label: Int?
-        if let l = obj["label"] {
-            guard let n = l as? NSNumber, !(l is Bool), let i = Int(exactly: n.doubleValue) else {
+        if let l = value["label"] {
+            guard case .number(let literal) = l.value, let i = Int(literal) else {
                 throw InputError.badLine(lineNumber, "\"label\" must be an integer")
             }
             label = i
         }
-        return InputRecord(idJSON: obj["id"].map(jsonText), text: text, label: label)
+        return InputRecord(idJSON: value["id"]?.raw, text: text, label: label)
     }
-}
-
-/// Serializes a JSONSerialization value back to JSON text (for echoing ids).
-func jsonText(_ v: Any) -> String {
-    if let s = v as? String {
-        var w = JSONWriter()
-        w.string(s)
-        return w.text
-    }
-    if v is NSNull { return "null" }
-    if let data = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .sortedKeys]),
-       let s = String(data: data, encoding: .utf8) {
-        return s
-    }
-    return "null"
 }

@@ -29,6 +29,12 @@ struct CharTables: Sendable {
     let stage2: [UInt8]
     let stripMap: [UInt32: [UInt32]]
     let lowerMap: [UInt32: [UInt32]]
+    /// Canonical combining class (in HF's NFD tables) of the marks that survive strip_accents
+    /// with a non-zero class; NFD's canonical ordering can swap them.
+    let reorderCCC: [UInt32: UInt8]
+    let reorderRange: ClosedRange<UInt32>
+    /// Marks removed by strip_accents whose combining class is 0: they separate reordering runs.
+    let dropBlockers: Set<UInt32>
 
     private init() {
         var flat = [UInt8](repeating: 0, count: 0x110000)
@@ -59,6 +65,14 @@ struct CharTables: Sendable {
         stage2 = s2
         stripMap = CharTables.parseMap(UnicodeTables.stripMap)
         lowerMap = CharTables.parseMap(UnicodeTables.lowerMap)
+        var ccc: [UInt32: UInt8] = [:]
+        for entry in UnicodeTables.reorderCCC.filter({ $0 != "\n" }).split(separator: ";") {
+            let kv = entry.split(separator: "=")
+            ccc[UInt32(kv[0], radix: 16)!] = UInt8(kv[1], radix: 16)!
+        }
+        reorderCCC = ccc
+        reorderRange = ccc.isEmpty ? 0...0 : ccc.keys.min()!...ccc.keys.max()!
+        dropBlockers = Set(UnicodeTables.dropBlockers.filter { $0 != "\n" }.split(separator: ",").map { UInt32($0, radix: 16)! })
     }
 
     private static func parseMap(_ text: String) -> [UInt32: [UInt32]] {

@@ -141,6 +141,10 @@ private struct EncodeRun {
     let maxStart: Int
     let maxContinuation: Int
     let tables: CharTables
+    /// strip_accents is on: NFD's canonical ordering of surviving marks applies.
+    let reorder: Bool
+    /// Byte offset in `word` where the current run of reorderable marks starts, or -1.
+    var runStart = -1
     /// Ids after [CLS], at most `limit`; `total` counts all of them.
     var pieces: [Int32] = []
     var total = 0
@@ -165,6 +169,7 @@ private struct EncodeRun {
         maxStart = tokenizer.pieces.maxStartLength
         maxContinuation = tokenizer.pieces.maxContinuationLength
         tables = tokenizer.tables
+        reorder = tokenizer.settings.stripAccents
         pieces.reserveCapacity(min(limit, 512))
         word = [UInt8](repeating: 0, count: 128)
     }
@@ -257,6 +262,7 @@ private struct EncodeRun {
     @inline(__always)
     mutating func normalized(_ cp: UInt32, _ f: CharFlags) {
         if !f.isDisjoint(with: mapMask), let mapped = tok.normalizerMap.map[cp] {
+            if mapped.isEmpty && reorder && tables.dropBlockers.contains(cp) { runStart = -1 }
             for x in mapped { preTokenize(x, tables.flags(x)) }
         } else {
             preTokenize(cp, f)
@@ -279,6 +285,7 @@ private struct EncodeRun {
 
     @inline(__always)
     mutating func append(byte: UInt8) {
+        runStart = -1
         wordScalars += 1
         // A word longer than max_input_chars_per_word becomes [UNK]: stop storing its bytes.
         if wordScalars > maxChars { return }
@@ -296,6 +303,38 @@ private struct EncodeRun {
         wordScalars += 1
         if wordScalars > maxChars { return }
         if wordLength + 4 > word.count { word.append(contentsOf: repeatElement(0, count: word.count)) }
+        if reorder && tables.reorderRange.contains(cp), let k = tables.reorderCCC[cp] {
+            // NFD canonical ordering: a stable sort by combining class within the run.
+            if runStart < 0 { runStart = wordLength }
+            var at = wordLength
+            while at > runStart {
+                var p = at - 1
+                while word[p] & 0xC0 == 0x80 { p -= 1 }
+                guard let prevClass = tables.reorderCCC[decodeScalar(word, p)], prevClass > k else { break }
+                at = p
+            }
+            if at < wordLength {
+                let n = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4
+                var j = wordLength - 1
+                while j >= at {
+                    word[j + n] = word[j]
+                    j -= 1
+                }
+                let end = wordLength + n
+                wordLength = at
+                writeScalar(cp)
+                wordLength = end
+                return
+            }
+        } else {
+            runStart = -1
+        }
+        writeScalar(cp)
+    }
+
+    /// Writes the UTF-8 bytes of a non-ASCII scalar at word[wordLength...] (capacity checked by the caller).
+    @inline(__always)
+    mutating func writeScalar(_ cp: UInt32) {
         if cp < 0x800 {
             word[wordLength] = UInt8(0xC0 | (cp >> 6))
             word[wordLength + 1] = UInt8(0x80 | (cp & 0x3F))
@@ -314,11 +353,20 @@ private struct EncodeRun {
         }
     }
 
+    func decodeScalar(_ b: [UInt8], _ i: Int) -> UInt32 {
+        let b0 = UInt32(b[i])
+        if b0 < 0x80 { return b0 }
+        if b0 < 0xE0 { return (b0 & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F) }
+        if b0 < 0xF0 { return (b0 & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F) }
+        return (b0 & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
+    }
+
     /// WordPiece on the current word: greedy longest-match-first (ends on scalar boundaries);
     /// an unmatchable rest, or more than max_input_chars_per_word scalars, makes it one [UNK].
     mutating func flush() {
         let n = wordLength
         let scalars = wordScalars
+        runStart = -1
         if scalars == 0 { return }
         wordLength = 0
         wordScalars = 0

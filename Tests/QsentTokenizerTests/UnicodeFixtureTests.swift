@@ -108,6 +108,23 @@ final class UnicodeFixtureTests: XCTestCase {
         }
     }
 
+    /// NFD canonical ordering of marks that survive strip_accents, on a small vocabulary in
+    /// which each such mark is a piece (Tests/Fixtures/tokenizer_reorder.jsonl). Needs no shared data.
+    func testCanonicalOrderingOfSurvivingMarks() throws {
+        let lines = try readJSONLines(TestPaths.fixtures.appendingPathComponent("tokenizer_reorder.jsonl"))
+        let vocabulary = try XCTUnwrap(lines.first?["vocabulary"] as? [String])
+        let cases = try lines.dropFirst().map { obj -> Case in
+            guard let text = obj["text"] as? String, let ids = intArray(obj["ids"]) else { throw CocoaError(.fileReadCorruptFile) }
+            return Case(text: text, ids: ids)
+        }
+        XCTAssertGreaterThan(cases.count, 300)
+        let tok = try WordPieceTokenizer(vocabulary: vocabulary, settings: TokenizerSettings())
+        check(tok, cases, label: "reorder")
+        // The first two cases differ only in mark order, and HF gives both the same ids.
+        XCTAssertEqual(cases[0].ids, cases[1].ids)
+        XCTAssertNotEqual(Array(cases[0].text.unicodeScalars), Array(cases[1].text.unicodeScalars))
+    }
+
     /// The .qsent blob path: vocabulary + settings (round-tripped through JSON) rebuild an
     /// identical tokenizer.
     func testRebuildFromVocabularyAndSettings() throws {

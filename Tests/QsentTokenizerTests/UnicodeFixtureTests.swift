@@ -165,6 +165,34 @@ final class UnicodeFixtureTests: XCTestCase {
         XCTAssertTrue(enc.truncated)
     }
 
+    /// One tokenizer shared by many threads gives the same ids as the oracle (encode keeps
+    /// all its state local).
+    func testConcurrentEncoding() throws {
+        let tok = try tokenizerFromJSON()
+        let cases = try Self.loadCases()
+        let lock = NSLock()
+        var failures = 0
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            var bad = 0
+            for (n, c) in cases.enumerated() where n % 8 == worker || worker == 0 {
+                if tok.encode(c.text, maxTokens: Int.max).ids != c.ids { bad += 1 }
+            }
+            lock.lock()
+            failures += bad
+            lock.unlock()
+        }
+        XCTAssertEqual(failures, 0)
+    }
+
+    func testSettingsDecodeWithDefaults() throws {
+        let settings = try JSONDecoder().decode(TokenizerSettings.self, from: Data("{}".utf8))
+        XCTAssertEqual(settings, TokenizerSettings())
+        XCTAssertTrue(settings.lowercase && settings.stripAccents && settings.cleanText && settings.handleChineseChars)
+        XCTAssertEqual(settings.addedTokens.map(\.content), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+        let cased = try JSONDecoder().decode(TokenizerSettings.self, from: Data(#"{"lowercase": false}"#.utf8))
+        XCTAssertFalse(cased.stripAccents, "strip_accents follows lowercase when absent")
+    }
+
     func testDefaultMaxTokensIs384() throws {
         let tok = try tokenizerFromJSON()
         let text = Array(repeating: "word", count: 1000).joined(separator: " ")

@@ -137,6 +137,8 @@ private struct EncodeRun {
     let slots: [UInt64]
     let entries: [UInt8]
     let shift: UInt32
+    let filter: [UInt64]
+    let filterShift: UInt32
     let slotMask: Int
     let maxStart: Int
     let maxContinuation: Int
@@ -165,6 +167,8 @@ private struct EncodeRun {
         slots = tokenizer.pieces.slots
         entries = tokenizer.pieces.entries
         shift = tokenizer.pieces.shift
+        filter = tokenizer.pieces.filter
+        filterShift = tokenizer.pieces.filterShift
         slotMask = tokenizer.pieces.slots.count - 1
         maxStart = tokenizer.pieces.maxStartLength
         maxContinuation = tokenizer.pieces.maxContinuationLength
@@ -410,6 +414,8 @@ private struct EncodeRun {
             h = (h ^ UInt32(word[j])) &* PieceTable.prime
             j += 1
         }
+        let f = PieceTable.filterIndex(h, filterShift)
+        if filter[f >> 6] & (1 << UInt64(f & 63)) == 0 { return -1 }
         let length = end - start
         var i = Int((h &* PieceTable.multiplier) >> shift)
         while true {

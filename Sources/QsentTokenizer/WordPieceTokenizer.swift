@@ -265,9 +265,28 @@ private struct EncodeRun {
 
     @inline(__always)
     mutating func normalized(_ cp: UInt32, _ f: CharFlags) {
-        if !f.isDisjoint(with: mapMask), let mapped = tok.normalizerMap.map[cp] {
-            if mapped.isEmpty && reorder && tables.dropBlockers.contains(cp) { runStart = -1 }
-            for x in mapped { preTokenize(x, tables.flags(x)) }
+        if !f.isDisjoint(with: mapMask) {
+            if cp >= 0xAC00 && cp <= 0xD7A3 && tok.normalizerMap.hangul {
+                // Hangul syllable: NFD is algorithmic (conjoining jamo; lowercase leaves them).
+                let s = cp - 0xAC00
+                preTokenize(0x1100 + s / 588, tables.flags(0x1100 + s / 588))
+                preTokenize(0x1161 + (s % 588) / 28, tables.flags(0x1161 + (s % 588) / 28))
+                if s % 28 != 0 { preTokenize(0x11A7 + s % 28, tables.flags(0x11A7 + s % 28)) }
+                return
+            }
+            if let packed = tok.normalizerMap.map[cp] {
+                let count = Int(packed & 0xFF)
+                if count == 0 && reorder && tables.dropBlockers.contains(cp) { runStart = -1 }
+                var i = Int(packed >> 8)
+                let end = i + count
+                while i < end {
+                    let x = tok.normalizerMap.data[i]
+                    preTokenize(x, tables.flags(x))
+                    i += 1
+                }
+                return
+            }
+            preTokenize(cp, f)
         } else {
             preTokenize(cp, f)
         }

@@ -17,6 +17,11 @@ struct PieceTable: Sendable {
     private(set) var slots: [UInt64]
     private(set) var entries: [UInt8]
     let shift: UInt32
+    /// One-bit-per-hash filter (about 14 bits per key, 64 KB for BERT): most absent probes
+    /// of the longest-match search are rejected here, in cache, without touching `slots`.
+    private(set) var filter: [UInt64]
+    let filterShift: UInt32
+    static let filterMultiplier: UInt32 = 0x85EB_CA6B
     /// Longest key of each kind in bytes; no match can be longer.
     private(set) var maxStartLength = 0
     private(set) var maxContinuationLength = 0
@@ -29,7 +34,14 @@ struct PieceTable: Sendable {
         entries = [0]  // offset 0 is never used, so a slot of 0 means empty
         entries.reserveCapacity(n * 16)
         shift = 32 - bits
+        var fbits: UInt32 = 9
+        while (1 << fbits) < max(512, n * 14) && fbits < 30 { fbits += 1 }
+        filter = [UInt64](repeating: 0, count: 1 << Int(fbits - 6))
+        filterShift = 32 - fbits
     }
+
+    @inline(__always)
+    static func filterIndex(_ h: UInt32, _ shift: UInt32) -> Int { Int((h &* filterMultiplier) >> shift) }
 
     @inline(__always)
     static func hash<C: Collection>(_ bytes: C, seed: UInt32) -> UInt32 where C.Element == UInt8 {
@@ -119,6 +131,8 @@ struct PieceTable: Sendable {
         entries.append(UInt8(len >> 8))
         entries.append(contentsOf: bytes[lo..<hi])
         slots[slot] = UInt64(h) << 32 | UInt64(off)
+        let f = PieceTable.filterIndex(h, filterShift)
+        filter[f >> 6] |= 1 << UInt64(f & 63)
         if continuation {
             maxContinuationLength = max(maxContinuationLength, len)
         } else {

@@ -137,10 +137,16 @@ private struct EncodeRun {
     let slots: [UInt64]
     let entries: [UInt8]
     let shift: UInt32
+    let filter: [UInt64]
+    let filterShift: UInt32
     let slotMask: Int
     let maxStart: Int
     let maxContinuation: Int
     let tables: CharTables
+    /// strip_accents is on: NFD's canonical ordering of surviving marks applies.
+    let reorder: Bool
+    /// Byte offset in `word` where the current run of reorderable marks starts, or -1.
+    var runStart = -1
     /// Ids after [CLS], at most `limit`; `total` counts all of them.
     var pieces: [Int32] = []
     var total = 0
@@ -161,10 +167,13 @@ private struct EncodeRun {
         slots = tokenizer.pieces.slots
         entries = tokenizer.pieces.entries
         shift = tokenizer.pieces.shift
+        filter = tokenizer.pieces.filter
+        filterShift = tokenizer.pieces.filterShift
         slotMask = tokenizer.pieces.slots.count - 1
         maxStart = tokenizer.pieces.maxStartLength
         maxContinuation = tokenizer.pieces.maxContinuationLength
         tables = tokenizer.tables
+        reorder = tokenizer.settings.stripAccents
         pieces.reserveCapacity(min(limit, 512))
         word = [UInt8](repeating: 0, count: 128)
     }
@@ -256,8 +265,28 @@ private struct EncodeRun {
 
     @inline(__always)
     mutating func normalized(_ cp: UInt32, _ f: CharFlags) {
-        if !f.isDisjoint(with: mapMask), let mapped = tok.normalizerMap.map[cp] {
-            for x in mapped { preTokenize(x, tables.flags(x)) }
+        if !f.isDisjoint(with: mapMask) {
+            if cp >= 0xAC00 && cp <= 0xD7A3 && tok.normalizerMap.hangul {
+                // Hangul syllable: NFD is algorithmic (conjoining jamo; lowercase leaves them).
+                let s = cp - 0xAC00
+                preTokenize(0x1100 + s / 588, tables.flags(0x1100 + s / 588))
+                preTokenize(0x1161 + (s % 588) / 28, tables.flags(0x1161 + (s % 588) / 28))
+                if s % 28 != 0 { preTokenize(0x11A7 + s % 28, tables.flags(0x11A7 + s % 28)) }
+                return
+            }
+            if let packed = tok.normalizerMap.map[cp] {
+                let count = Int(packed & 0xFF)
+                if count == 0 && reorder && tables.dropBlockers.contains(cp) { runStart = -1 }
+                var i = Int(packed >> 8)
+                let end = i + count
+                while i < end {
+                    let x = tok.normalizerMap.data[i]
+                    preTokenize(x, tables.flags(x))
+                    i += 1
+                }
+                return
+            }
+            preTokenize(cp, f)
         } else {
             preTokenize(cp, f)
         }
@@ -279,6 +308,7 @@ private struct EncodeRun {
 
     @inline(__always)
     mutating func append(byte: UInt8) {
+        runStart = -1
         wordScalars += 1
         // A word longer than max_input_chars_per_word becomes [UNK]: stop storing its bytes.
         if wordScalars > maxChars { return }
@@ -296,6 +326,38 @@ private struct EncodeRun {
         wordScalars += 1
         if wordScalars > maxChars { return }
         if wordLength + 4 > word.count { word.append(contentsOf: repeatElement(0, count: word.count)) }
+        if reorder && tables.reorderRange.contains(cp), let k = tables.reorderCCC[cp] {
+            // NFD canonical ordering: a stable sort by combining class within the run.
+            if runStart < 0 { runStart = wordLength }
+            var at = wordLength
+            while at > runStart {
+                var p = at - 1
+                while word[p] & 0xC0 == 0x80 { p -= 1 }
+                guard let prevClass = tables.reorderCCC[decodeScalar(word, p)], prevClass > k else { break }
+                at = p
+            }
+            if at < wordLength {
+                let n = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4
+                var j = wordLength - 1
+                while j >= at {
+                    word[j + n] = word[j]
+                    j -= 1
+                }
+                let end = wordLength + n
+                wordLength = at
+                writeScalar(cp)
+                wordLength = end
+                return
+            }
+        } else {
+            runStart = -1
+        }
+        writeScalar(cp)
+    }
+
+    /// Writes the UTF-8 bytes of a non-ASCII scalar at word[wordLength...] (capacity checked by the caller).
+    @inline(__always)
+    mutating func writeScalar(_ cp: UInt32) {
         if cp < 0x800 {
             word[wordLength] = UInt8(0xC0 | (cp >> 6))
             word[wordLength + 1] = UInt8(0x80 | (cp & 0x3F))
@@ -314,11 +376,20 @@ private struct EncodeRun {
         }
     }
 
+    func decodeScalar(_ b: [UInt8], _ i: Int) -> UInt32 {
+        let b0 = UInt32(b[i])
+        if b0 < 0x80 { return b0 }
+        if b0 < 0xE0 { return (b0 & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F) }
+        if b0 < 0xF0 { return (b0 & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F) }
+        return (b0 & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
+    }
+
     /// WordPiece on the current word: greedy longest-match-first (ends on scalar boundaries);
     /// an unmatchable rest, or more than max_input_chars_per_word scalars, makes it one [UNK].
     mutating func flush() {
         let n = wordLength
         let scalars = wordScalars
+        runStart = -1
         if scalars == 0 { return }
         wordLength = 0
         wordScalars = 0
@@ -362,6 +433,8 @@ private struct EncodeRun {
             h = (h ^ UInt32(word[j])) &* PieceTable.prime
             j += 1
         }
+        let f = PieceTable.filterIndex(h, filterShift)
+        if filter[f >> 6] & (1 << UInt64(f & 63)) == 0 { return -1 }
         let length = end - start
         var i = Int((h &* PieceTable.multiplier) >> shift)
         while true {

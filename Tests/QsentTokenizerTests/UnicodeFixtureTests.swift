@@ -108,6 +108,23 @@ final class UnicodeFixtureTests: XCTestCase {
         }
     }
 
+    /// NFD canonical ordering of marks that survive strip_accents, on a small vocabulary in
+    /// which each such mark is a piece (Tests/Fixtures/tokenizer_reorder.jsonl). Needs no shared data.
+    func testCanonicalOrderingOfSurvivingMarks() throws {
+        let lines = try readJSONLines(TestPaths.fixtures.appendingPathComponent("tokenizer_reorder.jsonl"))
+        let vocabulary = try XCTUnwrap(lines.first?["vocabulary"] as? [String])
+        let cases = try lines.dropFirst().map { obj -> Case in
+            guard let text = obj["text"] as? String, let ids = intArray(obj["ids"]) else { throw CocoaError(.fileReadCorruptFile) }
+            return Case(text: text, ids: ids)
+        }
+        XCTAssertGreaterThan(cases.count, 300)
+        let tok = try WordPieceTokenizer(vocabulary: vocabulary, settings: TokenizerSettings())
+        check(tok, cases, label: "reorder")
+        // The first two cases differ only in mark order, and HF gives both the same ids.
+        XCTAssertEqual(cases[0].ids, cases[1].ids)
+        XCTAssertNotEqual(Array(cases[0].text.unicodeScalars), Array(cases[1].text.unicodeScalars))
+    }
+
     /// The .qsent blob path: vocabulary + settings (round-tripped through JSON) rebuild an
     /// identical tokenizer.
     func testRebuildFromVocabularyAndSettings() throws {
@@ -146,6 +163,34 @@ final class UnicodeFixtureTests: XCTestCase {
         XCTAssertEqual(enc.ids, [101, 102])
         XCTAssertEqual(enc.nTokens, 4)
         XCTAssertTrue(enc.truncated)
+    }
+
+    /// One tokenizer shared by many threads gives the same ids as the oracle (encode keeps
+    /// all its state local).
+    func testConcurrentEncoding() throws {
+        let tok = try tokenizerFromJSON()
+        let cases = try Self.loadCases()
+        let lock = NSLock()
+        var failures = 0
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            var bad = 0
+            for (n, c) in cases.enumerated() where n % 8 == worker || worker == 0 {
+                if tok.encode(c.text, maxTokens: Int.max).ids != c.ids { bad += 1 }
+            }
+            lock.lock()
+            failures += bad
+            lock.unlock()
+        }
+        XCTAssertEqual(failures, 0)
+    }
+
+    func testSettingsDecodeWithDefaults() throws {
+        let settings = try JSONDecoder().decode(TokenizerSettings.self, from: Data("{}".utf8))
+        XCTAssertEqual(settings, TokenizerSettings())
+        XCTAssertTrue(settings.lowercase && settings.stripAccents && settings.cleanText && settings.handleChineseChars)
+        XCTAssertEqual(settings.addedTokens.map(\.content), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+        let cased = try JSONDecoder().decode(TokenizerSettings.self, from: Data(#"{"lowercase": false}"#.utf8))
+        XCTAssertFalse(cased.stripAccents, "strip_accents follows lowercase when absent")
     }
 
     func testDefaultMaxTokensIs384() throws {

@@ -7,6 +7,7 @@ import QsentProtocol
 struct LineReader: Sequence, IteratorProtocol {
     private let handle: FileHandle
     private var buffer = Data()
+    private var start = 0  // index in `buffer` of the next unread byte
     private var eof = false
 
     init(path: String) throws {
@@ -22,16 +23,19 @@ struct LineReader: Sequence, IteratorProtocol {
 
     mutating func next() -> Data? {
         while true {
-            if let nl = buffer.firstIndex(of: 0x0A) {
-                let line = buffer[buffer.startIndex..<nl]
-                buffer.removeSubrange(buffer.startIndex...nl)
-                return Data(line)
+            if let nl = buffer[start...].firstIndex(of: 0x0A) {
+                let line = Data(buffer[start..<nl])
+                start = nl + 1
+                return line
             }
             if eof {
-                guard !buffer.isEmpty else { return nil }
-                defer { buffer.removeAll() }
-                return buffer
+                guard start < buffer.endIndex else { return nil }
+                defer { buffer.removeAll(); start = 0 }
+                return Data(buffer[start...])
             }
+            // Drop what has been consumed, then read more.
+            buffer = Data(buffer[start...])
+            start = 0
             let chunk = handle.readData(ofLength: 1 << 20)
             if chunk.isEmpty { eof = true } else { buffer.append(chunk) }
         }

@@ -399,7 +399,7 @@ QK_T void qk_avx2_sgemm_nt(int M, int N, int K, const float *A, int lda, const f
         qk_avx2_sgemm_small(M, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;
     }
-    float *bp = (float *)aligned_alloc(64, (size_t)SG_NC * SG_KC * sizeof(float));
+    float *bp = (float *)aligned_alloc(64, (size_t)SG_NC * (size_t)(K < SG_KC ? K : SG_KC) * sizeof(float));
     if (!bp) {
         qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;

@@ -145,8 +145,8 @@ static void qk_gemm_s8_any(qk_isa isa, int M, int N, int K, const int8_t *A, int
                            const float *ascale, const int8_t *packed, const int32_t *colsum,
                            const float *wscale, const float *bias, qk_act act, void *C, int ldc,
                            int n0, int n1, int out_f32) {
-    if (M <= 0 || K <= 0 || n0 < 0 || n1 > N || n0 >= n1) return;
-    isa = qk_usable(isa);
+    if (M <= 0 || K < 0 || n0 < 0 || n1 > N || n0 >= n1) return;
+    isa = K == 0 ? QK_ISA_SCALAR : qk_usable(isa); // K = 0: empty sums, scalar writes 0 / act(bias)
     // The VNNI kernel needs the column sums for its +128 shift; without them use AVX2.
     if (isa == QK_ISA_AVX512VNNI && colsum == NULL) isa = qk_usable(QK_ISA_AVX2);
     switch (isa) {

@@ -266,7 +266,7 @@ QK_I void f_kernel(const int R, int kb, const float *a, int lda, const float *bp
 void qk_neon_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
     (void)N;
-    float *bp = (float *)malloc((size_t)F_NC * F_KC * sizeof(float));
+    float *bp = (float *)malloc((size_t)F_NC * (size_t)(K < F_KC ? K : F_KC) * sizeof(float));
     if (!bp) {
         qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;

@@ -10,12 +10,19 @@
 // compile-checked only there; dispatch never runs it where qk_isa_supported() says no.
 #include "qk_internal.h"
 
-#if defined(QK_HAVE_X86)
-#include <immintrin.h>
+#if defined(QK_HAVE_X86) || defined(QK_AVX512_EMULATED)
 #include <stdlib.h>
 
+#if !defined(QK_AVX512_EMULATED)
+#include <immintrin.h>
 #define QK_T __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 #define QK_TI static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
+#else
+// Test-only build (Tests/CKernelsC/avx512_emulated.sh): the intrinsics come from SIMDe's
+// portable implementations so this file's logic can run on a machine without AVX-512.
+#define QK_T
+#define QK_TI static inline
+#endif
 
 QK_TI __m512 gelu16(__m512 v) {
     __m512 x = _mm512_mul_ps(v, _mm512_set1_ps(QK_SQRT1_2));
@@ -79,7 +86,9 @@ QK_T void qk_avx512_quantize_rows_s8(int M, int K, const float *X, int ldx, int8
             __mmask16 mk = (__mmask16)((1u << (K - k)) - 1);
             vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + k)), vmax);
         }
-        float amax = _mm512_reduce_max_ps(vmax);
+        float t16[16], amax = 0.0f;
+        _mm512_storeu_ps(t16, vmax);
+        for (int j = 0; j < 16; j++) amax = t16[j] > amax ? t16[j] : amax;
         float s = amax / 127.0f;
         if (s == 0.0f) s = 1.0f;
         scale[m] = s;
@@ -160,7 +169,8 @@ QK_TI void v_rows(const int R, const v_args *g, int m0, const uint8_t *ub, const
         v_kernel(R, V_NP, g, m0, ub, packed + (size_t)(nb / 16) * (size_t)g->Kp * 16, nb);
     const int rest = (nb_hi - nb + 15) / 16;
     const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
-    if (rest == 3) v_kernel(R, 3, g, m0, ub, pw, nb);
+    if (rest == 4) v_kernel(R, 4, g, m0, ub, pw, nb); // 49..63 channels left: last panel partial
+    else if (rest == 3) v_kernel(R, 3, g, m0, ub, pw, nb);
     else if (rest == 2) v_kernel(R, 2, g, m0, ub, pw, nb);
     else if (rest == 1) v_kernel(R, 1, g, m0, ub, pw, nb);
 }
@@ -254,7 +264,8 @@ QK_TI void s_rows(const int R, int kb, const float *a, int lda, const float *bp,
         s_kernel(R, S_NP, kb, a, lda, bp + (size_t)(nb - nc) * kb, c, ldc, nb, n0, nc_hi, first, last, bias, act);
     const int rest = (nc_hi - nb + 15) / 16;
     const float *p = bp + (size_t)(nb - nc) * kb;
-    if (rest == 3) s_kernel(R, 3, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
+    if (rest == 4) s_kernel(R, 4, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
+    else if (rest == 3) s_kernel(R, 3, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
     else if (rest == 2) s_kernel(R, 2, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
     else if (rest == 1) s_kernel(R, 1, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
 }

@@ -121,21 +121,27 @@ QK_TI void v_kernel(const int R, const int P, const v_args *g, int m0, const uin
     const int nkg = g->Kp / 4;
     const size_t pstride = (size_t)g->Kp * 16;
     __m512i acc[V_MR][V_NP];
+    QK_UNROLL
     for (int r = 0; r < R; r++)
+        QK_UNROLL
         for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_si512();
     for (int kg = 0; kg < nkg; kg++) {
         __m512i w[V_NP];
+        QK_UNROLL
         for (int p = 0; p < P; p++) {
             w[p] = _mm512_loadu_si512((const void *)(pw + p * pstride + (size_t)kg * 64));
             _mm_prefetch((const char *)(pw + p * pstride + (size_t)kg * 64 + 1024), _MM_HINT_T0);
         }
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             int32_t uv; // ub is interleaved: ub[kg][r] = 4 shifted activations of row r
             memcpy(&uv, ub + ((size_t)kg * R + r) * 4, 4);
             const __m512i va = _mm512_set1_epi32(uv);
+            QK_UNROLL
             for (int p = 0; p < P; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], va, w[p]);
         }
     }
+    QK_UNROLL
     for (int p = 0; p < P; p++) {
         const int n = nb + 16 * p;
         const int full = n >= g->n0 && n + 16 <= g->n1;
@@ -146,6 +152,7 @@ QK_TI void v_kernel(const int R, const int P, const v_args *g, int m0, const uin
             ws = _mm512_maskz_loadu_ps(mk, g->wscale + n);
             if (g->bias) b = _mm512_maskz_loadu_ps(mk, g->bias + n);
         }
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             const int m = m0 + r;
             const __m512i v = _mm512_sub_epi32(acc[r][p], cs);
@@ -192,6 +199,7 @@ QK_T void qk_avx512_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const
         const int nc_hi = nc + chunk < n1 ? nc + chunk : n1;
         for (int m0 = 0; m0 < M; m0 += V_MR) {
             const int R = M - m0 < V_MR ? M - m0 : V_MR;
+            QK_UNROLL
             for (int r = 0; r < R; r++) { // u = a + 128 = a ^ 0x80, interleaved [kg][r][4]
                 const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
                 for (int kg = 0; kg < Kp / 4; kg++) {
@@ -226,26 +234,34 @@ QK_TI void s_kernel(const int R, const int P, int kb, const float *a, int lda, c
                     const float *bias, qk_act act) {
     __m512 acc[S_MR][S_NP];
     __mmask16 mk[S_NP];
+    QK_UNROLL
     for (int p = 0; p < P; p++) {
         const int n = nb + 16 * p;
         mk[p] = n + 16 <= n1 ? (__mmask16)0xffff : lane_mask16(n, n0, n1);
     }
+    QK_UNROLL
     for (int r = 0; r < R; r++)
+        QK_UNROLL
         for (int p = 0; p < P; p++)
             acc[r][p] = first ? _mm512_setzero_ps()
                               : _mm512_maskz_loadu_ps(mk[p], c + (size_t)r * (size_t)ldc + nb + 16 * p);
     for (int k = 0; k < kb; k++) {
         __m512 b[S_NP];
+        QK_UNROLL
         for (int p = 0; p < P; p++) b[p] = _mm512_loadu_ps(bp + (size_t)p * 16 * kb + (size_t)k * 16);
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             const __m512 av = _mm512_set1_ps(a[(size_t)r * (size_t)lda + k]);
+            QK_UNROLL
             for (int p = 0; p < P; p++) acc[r][p] = _mm512_fmadd_ps(av, b[p], acc[r][p]);
         }
     }
+    QK_UNROLL
     for (int p = 0; p < P; p++) {
         const int n = nb + 16 * p;
         __m512 bb = _mm512_setzero_ps();
         if (last && bias) bb = _mm512_maskz_loadu_ps(mk[p], bias + n);
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             __m512 v = acc[r][p];
             if (last) {

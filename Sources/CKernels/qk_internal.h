@@ -8,6 +8,10 @@
 
 #define QK_ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
 
+// Fully unroll the small register-block loops of the micro-kernels (trip counts are
+// compile-time constants after inlining); gcc otherwise keeps the accumulators in memory.
+#define QK_UNROLL _Pragma("GCC unroll 8")
+
 // ---- scalar reference (qk_scalar.c) --------------------------------------------------
 void qk_scalar_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
                                 float *scale);

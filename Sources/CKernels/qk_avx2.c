@@ -177,11 +177,13 @@ QK_T void qk_avx2_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t
 QK_TI void s8_kernel(const int R, int nkg, const uint8_t *ib, const int8_t *pw,
                      __m256i acc[S8_MR][2]) {
     const __m256i ones = _mm256_set1_epi16(1);
+    QK_UNROLL
     for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     for (int kg = 0; kg < nkg; kg++) {
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)(pw + (size_t)kg * 64));
         const __m256i w1 = _mm256_loadu_si256((const __m256i *)(pw + (size_t)kg * 64 + 32));
         const uint8_t *p = ib + (size_t)kg * 8 * R;
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             int32_t av, uv;
             memcpy(&av, p + 8 * r, 4);
@@ -206,6 +208,7 @@ typedef struct {
 QK_TI void s8_store(const s8_args *g, int m, int nb, __m256i acc0, __m256i acc1) {
     const int full = nb >= g->n0 && nb + 16 <= g->n1;
     __m256i acc[2] = {acc0, acc1};
+    QK_UNROLL
     for (int h = 0; h < 2; h++) {
         const int n = nb + 8 * h;
         if (!full && (n + 8 <= g->n0 || n >= g->n1)) continue;
@@ -240,6 +243,7 @@ QK_TI void s8_block(const int R, const s8_args *g, int m0, const uint8_t *ib,
         const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
         __m256i acc[S8_MR][2];
         s8_kernel(R, g->Kp / 4, ib, pw, acc);
+        QK_UNROLL
         for (int r = 0; r < R; r++) s8_store(g, m0 + r, nb, acc[r][0], acc[r][1]);
     }
 }
@@ -262,6 +266,7 @@ QK_T void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const f
         const int nc_hi = nc + chunk < n1 ? nc + chunk : n1;
         for (int m0 = 0; m0 < M; m0 += S8_MR) {
             const int R = M - m0 < S8_MR ? M - m0 : S8_MR;
+            QK_UNROLL
             for (int r = 0; r < R; r++) { // interleave a and |a| as u8 (abs(-128) = 0x80 = 128)
                 const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
                 for (int kg = 0; kg < Kp / 4; kg++) {
@@ -300,6 +305,7 @@ QK_TI void sg_kernel(const int R, int kb, const float *a, int lda, const float *
     const int full = nb + 16 <= n1;
     const __m256i m0 = full ? _mm256_set1_epi32(-1) : lane_mask(nb, n0, n1);
     const __m256i m1 = full ? _mm256_set1_epi32(-1) : lane_mask(nb + 8, n0, n1);
+    QK_UNROLL
     for (int r = 0; r < R; r++) {
         if (first) {
             acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -312,6 +318,7 @@ QK_TI void sg_kernel(const int R, int kb, const float *a, int lda, const float *
     for (int k = 0; k < kb; k++) {
         const __m256 b0 = _mm256_loadu_ps(bp + (size_t)k * 16);
         const __m256 b1 = _mm256_loadu_ps(bp + (size_t)k * 16 + 8);
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             const __m256 av = _mm256_broadcast_ss(a + (size_t)r * (size_t)lda + k);
             acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
@@ -323,6 +330,7 @@ QK_TI void sg_kernel(const int R, int kb, const float *a, int lda, const float *
         bb0 = _mm256_maskload_ps(bias + nb, m0);
         bb1 = _mm256_maskload_ps(bias + nb + 8, m1);
     }
+    QK_UNROLL
     for (int r = 0; r < R; r++) {
         __m256 v0 = acc[r][0], v1 = acc[r][1];
         if (last) {
@@ -399,7 +407,7 @@ QK_T void qk_avx2_sgemm_nt(int M, int N, int K, const float *A, int lda, const f
         qk_avx2_sgemm_small(M, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;
     }
-    float *bp = (float *)aligned_alloc(64, (size_t)SG_NC * SG_KC * sizeof(float));
+    float *bp = (float *)aligned_alloc(64, (size_t)SG_NC * (size_t)(K < SG_KC ? K : SG_KC) * sizeof(float));
     if (!bp) {
         qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;

@@ -10,12 +10,19 @@
 // compile-checked only there; dispatch never runs it where qk_isa_supported() says no.
 #include "qk_internal.h"
 
-#if defined(QK_HAVE_X86)
-#include <immintrin.h>
+#if defined(QK_HAVE_X86) || defined(QK_AVX512_EMULATED)
 #include <stdlib.h>
 
+#if !defined(QK_AVX512_EMULATED)
+#include <immintrin.h>
 #define QK_T __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 #define QK_TI static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
+#else
+// Test-only build (Tests/CKernelsC/avx512_emulated.sh): the intrinsics come from SIMDe's
+// portable implementations so this file's logic can run on a machine without AVX-512.
+#define QK_T
+#define QK_TI static inline
+#endif
 
 QK_TI __m512 gelu16(__m512 v) {
     __m512 x = _mm512_mul_ps(v, _mm512_set1_ps(QK_SQRT1_2));
@@ -79,7 +86,9 @@ QK_T void qk_avx512_quantize_rows_s8(int M, int K, const float *X, int ldx, int8
             __mmask16 mk = (__mmask16)((1u << (K - k)) - 1);
             vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + k)), vmax);
         }
-        float amax = _mm512_reduce_max_ps(vmax);
+        float t16[16], amax = 0.0f;
+        _mm512_storeu_ps(t16, vmax);
+        for (int j = 0; j < 16; j++) amax = t16[j] > amax ? t16[j] : amax;
         float s = amax / 127.0f;
         if (s == 0.0f) s = 1.0f;
         scale[m] = s;
@@ -112,21 +121,27 @@ QK_TI void v_kernel(const int R, const int P, const v_args *g, int m0, const uin
     const int nkg = g->Kp / 4;
     const size_t pstride = (size_t)g->Kp * 16;
     __m512i acc[V_MR][V_NP];
+    QK_UNROLL
     for (int r = 0; r < R; r++)
+        QK_UNROLL
         for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_si512();
     for (int kg = 0; kg < nkg; kg++) {
         __m512i w[V_NP];
+        QK_UNROLL
         for (int p = 0; p < P; p++) {
             w[p] = _mm512_loadu_si512((const void *)(pw + p * pstride + (size_t)kg * 64));
             _mm_prefetch((const char *)(pw + p * pstride + (size_t)kg * 64 + 1024), _MM_HINT_T0);
         }
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             int32_t uv; // ub is interleaved: ub[kg][r] = 4 shifted activations of row r
             memcpy(&uv, ub + ((size_t)kg * R + r) * 4, 4);
             const __m512i va = _mm512_set1_epi32(uv);
+            QK_UNROLL
             for (int p = 0; p < P; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], va, w[p]);
         }
     }
+    QK_UNROLL
     for (int p = 0; p < P; p++) {
         const int n = nb + 16 * p;
         const int full = n >= g->n0 && n + 16 <= g->n1;
@@ -137,6 +152,7 @@ QK_TI void v_kernel(const int R, const int P, const v_args *g, int m0, const uin
             ws = _mm512_maskz_loadu_ps(mk, g->wscale + n);
             if (g->bias) b = _mm512_maskz_loadu_ps(mk, g->bias + n);
         }
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             const int m = m0 + r;
             const __m512i v = _mm512_sub_epi32(acc[r][p], cs);
@@ -160,7 +176,8 @@ QK_TI void v_rows(const int R, const v_args *g, int m0, const uint8_t *ub, const
         v_kernel(R, V_NP, g, m0, ub, packed + (size_t)(nb / 16) * (size_t)g->Kp * 16, nb);
     const int rest = (nb_hi - nb + 15) / 16;
     const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
-    if (rest == 3) v_kernel(R, 3, g, m0, ub, pw, nb);
+    if (rest == 4) v_kernel(R, 4, g, m0, ub, pw, nb); // 49..63 channels left: last panel partial
+    else if (rest == 3) v_kernel(R, 3, g, m0, ub, pw, nb);
     else if (rest == 2) v_kernel(R, 2, g, m0, ub, pw, nb);
     else if (rest == 1) v_kernel(R, 1, g, m0, ub, pw, nb);
 }
@@ -182,6 +199,7 @@ QK_T void qk_avx512_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const
         const int nc_hi = nc + chunk < n1 ? nc + chunk : n1;
         for (int m0 = 0; m0 < M; m0 += V_MR) {
             const int R = M - m0 < V_MR ? M - m0 : V_MR;
+            QK_UNROLL
             for (int r = 0; r < R; r++) { // u = a + 128 = a ^ 0x80, interleaved [kg][r][4]
                 const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
                 for (int kg = 0; kg < Kp / 4; kg++) {
@@ -216,26 +234,34 @@ QK_TI void s_kernel(const int R, const int P, int kb, const float *a, int lda, c
                     const float *bias, qk_act act) {
     __m512 acc[S_MR][S_NP];
     __mmask16 mk[S_NP];
+    QK_UNROLL
     for (int p = 0; p < P; p++) {
         const int n = nb + 16 * p;
         mk[p] = n + 16 <= n1 ? (__mmask16)0xffff : lane_mask16(n, n0, n1);
     }
+    QK_UNROLL
     for (int r = 0; r < R; r++)
+        QK_UNROLL
         for (int p = 0; p < P; p++)
             acc[r][p] = first ? _mm512_setzero_ps()
                               : _mm512_maskz_loadu_ps(mk[p], c + (size_t)r * (size_t)ldc + nb + 16 * p);
     for (int k = 0; k < kb; k++) {
         __m512 b[S_NP];
+        QK_UNROLL
         for (int p = 0; p < P; p++) b[p] = _mm512_loadu_ps(bp + (size_t)p * 16 * kb + (size_t)k * 16);
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             const __m512 av = _mm512_set1_ps(a[(size_t)r * (size_t)lda + k]);
+            QK_UNROLL
             for (int p = 0; p < P; p++) acc[r][p] = _mm512_fmadd_ps(av, b[p], acc[r][p]);
         }
     }
+    QK_UNROLL
     for (int p = 0; p < P; p++) {
         const int n = nb + 16 * p;
         __m512 bb = _mm512_setzero_ps();
         if (last && bias) bb = _mm512_maskz_loadu_ps(mk[p], bias + n);
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             __m512 v = acc[r][p];
             if (last) {
@@ -254,7 +280,8 @@ QK_TI void s_rows(const int R, int kb, const float *a, int lda, const float *bp,
         s_kernel(R, S_NP, kb, a, lda, bp + (size_t)(nb - nc) * kb, c, ldc, nb, n0, nc_hi, first, last, bias, act);
     const int rest = (nc_hi - nb + 15) / 16;
     const float *p = bp + (size_t)(nb - nc) * kb;
-    if (rest == 3) s_kernel(R, 3, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
+    if (rest == 4) s_kernel(R, 4, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
+    else if (rest == 3) s_kernel(R, 3, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
     else if (rest == 2) s_kernel(R, 2, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
     else if (rest == 1) s_kernel(R, 1, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
 }
@@ -266,7 +293,7 @@ QK_T void qk_avx512_sgemm_nt(int M, int N, int K, const float *A, int lda, const
         qk_avx2_sgemm_small(M, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;
     }
-    float *bp = (float *)aligned_alloc(64, (size_t)S_NC * S_KC * sizeof(float));
+    float *bp = (float *)aligned_alloc(64, (size_t)S_NC * (size_t)(K < S_KC ? K : S_KC) * sizeof(float));
     if (!bp) {
         qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;

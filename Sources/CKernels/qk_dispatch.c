@@ -50,6 +50,9 @@ int qk_isa_supported(qk_isa isa) {
     case QK_ISA_AVX2:
         return (qk_x86_features() & 1) != 0;
     case QK_ISA_AVX512VNNI:
+#if defined(QK_AVX512_EMULATED)
+        return 1;
+#endif
         return (qk_x86_features() & 2) != 0;
 #endif
 #if defined(QK_HAVE_ARM64)
@@ -103,6 +106,9 @@ static int qk_x86_avx2_cheap(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 static int qk_x86_avx512_cheap(void) {
+#if defined(QK_AVX512_EMULATED)
+    return 1; // test-only build: the AVX-512 file runs on SIMDe's portable intrinsics
+#endif
     return qk_x86_avx2_cheap() && __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512vnni");
@@ -145,8 +151,8 @@ static void qk_gemm_s8_any(qk_isa isa, int M, int N, int K, const int8_t *A, int
                            const float *ascale, const int8_t *packed, const int32_t *colsum,
                            const float *wscale, const float *bias, qk_act act, void *C, int ldc,
                            int n0, int n1, int out_f32) {
-    if (M <= 0 || K <= 0 || n0 < 0 || n1 > N || n0 >= n1) return;
-    isa = qk_usable(isa);
+    if (M <= 0 || K < 0 || n0 < 0 || n1 > N || n0 >= n1) return;
+    isa = K == 0 ? QK_ISA_SCALAR : qk_usable(isa); // K = 0: empty sums, scalar writes 0 / act(bias)
     // The VNNI kernel needs the column sums for its +128 shift; without them use AVX2.
     if (isa == QK_ISA_AVX512VNNI && colsum == NULL) isa = qk_usable(QK_ISA_AVX2);
     switch (isa) {

@@ -8,6 +8,10 @@
 
 #define QK_ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
 
+// Fully unroll the small register-block loops of the micro-kernels (trip counts are
+// compile-time constants after inlining); gcc otherwise keeps the accumulators in memory.
+#define QK_UNROLL _Pragma("GCC unroll 8")
+
 // ---- scalar reference (qk_scalar.c) --------------------------------------------------
 void qk_scalar_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
                                 float *scale);
@@ -26,6 +30,8 @@ void qk_scalar_softmax_rows(int M, int N, float *X, int ldx);
 // ---- x86-64 ----------------------------------------------------------------------------
 #if defined(__x86_64__) || defined(_M_X64)
 #define QK_HAVE_X86 1
+#endif
+#if defined(QK_HAVE_X86) || defined(QK_AVX512_EMULATED)
 void qk_avx2_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
                               float *scale);
 void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const float *ascale,

@@ -62,6 +62,7 @@ QK_I void n_store(const n_args *g, int m, int nb, const int32x4_t v[4]) {
         float *c = (float *)g->C + (size_t)m * (size_t)g->ldc;
         const float as = g->ascale[m];
         if (full) {
+            QK_UNROLL
             for (int q = 0; q < 4; q++) {
                 const int n = nb + 4 * q;
                 float32x4_t s = vmulq_n_f32(vld1q_f32(g->wscale + n), as);
@@ -71,6 +72,7 @@ QK_I void n_store(const n_args *g, int m, int nb, const int32x4_t v[4]) {
             }
         } else {
             int32_t t[16];
+            QK_UNROLL
             for (int q = 0; q < 4; q++) vst1q_s32(t + 4 * q, v[q]);
             for (int j = 0; j < 16; j++) {
                 const int n = nb + j;
@@ -83,9 +85,11 @@ QK_I void n_store(const n_args *g, int m, int nb, const int32x4_t v[4]) {
     } else {
         int32_t *c = (int32_t *)g->C + (size_t)m * (size_t)g->ldc;
         if (full) {
+            QK_UNROLL
             for (int q = 0; q < 4; q++) vst1q_s32(c + nb + 4 * q, v[q]);
         } else {
             int32_t t[16];
+            QK_UNROLL
             for (int q = 0; q < 4; q++) vst1q_s32(t + 4 * q, v[q]);
             for (int j = 0; j < 16; j++)
                 if (nb + j >= g->n0 && nb + j < g->n1) c[nb + j] = t[j];
@@ -106,19 +110,25 @@ QK_I int8x16_t dup4(const int8_t *p) {
 QK_I void n_kernel(const int R, const n_args *g, int m0, const int8_t *pw, int nb) {
     const int nkg = g->Kp / 4;
     const int8_t *a[N_MR];
+    QK_UNROLL
     for (int r = 0; r < R; r++) a[r] = g->A + (size_t)(m0 + r) * (size_t)g->lda;
     int32x4_t acc[N_MR][4][2];
+    QK_UNROLL
     for (int r = 0; r < R; r++)
+        QK_UNROLL
         for (int q = 0; q < 4; q++) acc[r][q][0] = acc[r][q][1] = vdupq_n_s32(0);
     int kg = 0;
     for (; kg + 2 <= nkg; kg += 2) {
         int8x16_t w0[4], w1[4];
+        QK_UNROLL
         for (int q = 0; q < 4; q++) {
             w0[q] = vld1q_s8(pw + (size_t)kg * 64 + 16 * q);
             w1[q] = vld1q_s8(pw + (size_t)(kg + 1) * 64 + 16 * q);
         }
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             const int8x16_t a0 = dup4(a[r] + kg * 4), a1 = dup4(a[r] + kg * 4 + 4);
+            QK_UNROLL
             for (int q = 0; q < 4; q++) {
                 int16x8_t lo = vmull_s8(vget_low_s8(w0[q]), vget_low_s8(a0));
                 lo = vmlal_s8(lo, vget_low_s8(w1[q]), vget_low_s8(a1));
@@ -130,8 +140,10 @@ QK_I void n_kernel(const int R, const n_args *g, int m0, const int8_t *pw, int n
         }
     }
     if (kg < nkg) {
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             const int8x16_t a0 = dup4(a[r] + kg * 4);
+            QK_UNROLL
             for (int q = 0; q < 4; q++) {
                 const int8x16_t w = vld1q_s8(pw + (size_t)kg * 64 + 16 * q);
                 acc[r][q][0] = vpadalq_s16(acc[r][q][0], vmull_s8(vget_low_s8(w), vget_low_s8(a0)));
@@ -139,8 +151,10 @@ QK_I void n_kernel(const int R, const n_args *g, int m0, const int8_t *pw, int n
             }
         }
     }
+    QK_UNROLL
     for (int r = 0; r < R; r++) {
         int32x4_t v[4];
+        QK_UNROLL
         for (int q = 0; q < 4; q++) v[q] = vpaddq_s32(acc[r][q][0], acc[r][q][1]);
         n_store(g, m0 + r, nb, v);
     }
@@ -173,18 +187,25 @@ void qk_neon_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const float 
 QK_DOTI void d_kernel(const int R, const n_args *g, int m0, const int8_t *pw, int nb) {
     const int nkg = g->Kp / 4;
     const int8_t *a[D_MR];
+    QK_UNROLL
     for (int r = 0; r < R; r++) a[r] = g->A + (size_t)(m0 + r) * (size_t)g->lda;
     int32x4_t acc[D_MR][4];
+    QK_UNROLL
     for (int r = 0; r < R; r++)
+        QK_UNROLL
         for (int q = 0; q < 4; q++) acc[r][q] = vdupq_n_s32(0);
     for (int kg = 0; kg < nkg; kg++) {
         int8x16_t w[4];
+        QK_UNROLL
         for (int q = 0; q < 4; q++) w[q] = vld1q_s8(pw + (size_t)kg * 64 + 16 * q);
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             const int8x16_t av = dup4(a[r] + kg * 4);
+            QK_UNROLL
             for (int q = 0; q < 4; q++) acc[r][q] = vdotq_s32(acc[r][q], w[q], av);
         }
     }
+    QK_UNROLL
     for (int r = 0; r < R; r++) n_store(g, m0 + r, nb, acc[r]);
 }
 
@@ -223,6 +244,7 @@ QK_I void f_kernel(const int R, int kb, const float *a, int lda, const float *bp
     const int full = nb + 16 <= n1;
     const int nv = full ? 16 : n1 - nb;
     float32x4_t acc[F_MR][4];
+    QK_UNROLL
     for (int r = 0; r < R; r++) {
         float t[16] = {0};
         const float *src = c + (size_t)r * (size_t)ldc + nb;
@@ -234,22 +256,28 @@ QK_I void f_kernel(const int R, int kb, const float *a, int lda, const float *bp
         } else {
             src = t;
         }
+        QK_UNROLL
         for (int q = 0; q < 4; q++) acc[r][q] = vld1q_f32(src + 4 * q);
     }
     for (int k = 0; k < kb; k++) {
         float32x4_t b[4];
+        QK_UNROLL
         for (int q = 0; q < 4; q++) b[q] = vld1q_f32(bp + (size_t)k * 16 + 4 * q);
+        QK_UNROLL
         for (int r = 0; r < R; r++) {
             const float av = a[(size_t)r * (size_t)lda + k];
+            QK_UNROLL
             for (int q = 0; q < 4; q++) acc[r][q] = vfmaq_n_f32(acc[r][q], b[q], av);
         }
     }
     float bb[16] = {0};
     if (last && bias)
         for (int j = 0; j < nv; j++) bb[j] = bias[nb + j];
+    QK_UNROLL
     for (int r = 0; r < R; r++) {
         float t[16];
         float *dst = full ? c + (size_t)r * (size_t)ldc + nb : t;
+        QK_UNROLL
         for (int q = 0; q < 4; q++) {
             float32x4_t v = acc[r][q];
             if (last) {
@@ -266,7 +294,7 @@ QK_I void f_kernel(const int R, int kb, const float *a, int lda, const float *bp
 void qk_neon_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
     (void)N;
-    float *bp = (float *)malloc((size_t)F_NC * F_KC * sizeof(float));
+    float *bp = (float *)malloc((size_t)F_NC * (size_t)(K < F_KC ? K : F_KC) * sizeof(float));
     if (!bp) {
         qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;

@@ -263,8 +263,8 @@ enum RandomModels {
         let m = try spec(name)
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        try writeText(JSONValue.render(config(m)), to: directory.appendingPathComponent("config.json"))
-        try writeText(JSONValue.render(tokenizerConfig(m)), to: directory.appendingPathComponent("tokenizer_config.json"))
+        try writeText(RandomModelJSON.render(config(m)), to: directory.appendingPathComponent("config.json"))
+        try writeText(RandomModelJSON.render(tokenizerConfig(m)), to: directory.appendingPathComponent("tokenizer_config.json"))
         try writeText(vocabLines(m.vocab).joined(separator: "\n") + "\n", to: directory.appendingPathComponent("vocab.txt"))
 
         let specs = tensorSpecs(m)
@@ -306,13 +306,13 @@ enum RandomModels {
             }
         }
         if m.sharded {
-            var map: [String: JSONValue] = [:]
+            var map: [String: RandomModelJSON] = [:]
             for t in specs { map[t.name] = .string(fileName(t.shard)) }
-            let index: JSONValue = .object([
+            let index: RandomModelJSON = .object([
                 "metadata": .object(["total_size": .int(total)]),
                 "weight_map": .object(map),
             ])
-            try writeText(JSONValue.render(index), to: directory.appendingPathComponent("model.safetensors.index.json"))
+            try writeText(RandomModelJSON.render(index), to: directory.appendingPathComponent("model.safetensors.index.json"))
         }
     }
 
@@ -332,9 +332,9 @@ enum RandomModels {
         return (0..<8).map { UInt8(truncatingIfNeeded: len >> (8 * $0)) } + json
     }
 
-    static func config(_ m: ModelSpec) -> JSONValue {
-        var id2label: [String: JSONValue] = [:]
-        var label2id: [String: JSONValue] = [:]
+    static func config(_ m: ModelSpec) -> RandomModelJSON {
+        var id2label: [String: RandomModelJSON] = [:]
+        var label2id: [String: RandomModelJSON] = [:]
         for (i, l) in m.labels.enumerated() {
             id2label[String(i)] = .string(l)
             label2id[l] = .int(i)
@@ -388,7 +388,7 @@ enum RandomModels {
         ])
     }
 
-    static func tokenizerConfig(_ m: ModelSpec) -> JSONValue {
+    static func tokenizerConfig(_ m: ModelSpec) -> RandomModelJSON {
         .object([
             "clean_up_tokenization_spaces": .bool(true),
             "cls_token": .string("[CLS]"),
@@ -474,7 +474,7 @@ struct RandomModelFixture: Decodable {
         let sharded: Bool
         let scales: [String: Double]
         /// The HF config.json contents.
-        let config: JSONValue
+        let config: RandomModelJSON
         let tensors: [Tensor]
         let stats: Stats
         let cases: [Case]
@@ -499,14 +499,14 @@ struct RandomModelFixture: Decodable {
 
 /// A minimal JSON value: decodes any JSON, renders like Python's
 /// json.dumps(obj, indent=2, sort_keys=True) + "\n".
-enum JSONValue: Decodable, Equatable {
+enum RandomModelJSON: Decodable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
     case double(Double)
     case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+    case array([RandomModelJSON])
+    case object([String: RandomModelJSON])
 
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -520,14 +520,14 @@ enum JSONValue: Decodable, Equatable {
             self = .double(d)
         } else if let s = try? c.decode(String.self) {
             self = .string(s)
-        } else if let a = try? c.decode([JSONValue].self) {
+        } else if let a = try? c.decode([RandomModelJSON].self) {
             self = .array(a)
         } else {
-            self = .object(try c.decode([String: JSONValue].self))
+            self = .object(try c.decode([String: RandomModelJSON].self))
         }
     }
 
-    static func render(_ v: JSONValue) -> String {
+    static func render(_ v: RandomModelJSON) -> String {
         var out = ""
         v.render(into: &out, indent: 0)
         return out + "\n"
@@ -541,7 +541,7 @@ enum JSONValue: Decodable, Equatable {
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d): out += "\(d)"
-        case .string(let s): out += JSONValue.quote(s)
+        case .string(let s): out += RandomModelJSON.quote(s)
         case .array(let a):
             if a.isEmpty { out += "[]"; return }
             out += "[\n"
@@ -556,7 +556,7 @@ enum JSONValue: Decodable, Equatable {
             out += "{\n"
             let keys = o.keys.sorted { Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value)) }
             for (k, key) in keys.enumerated() {
-                out += pad + JSONValue.quote(key) + ": "
+                out += pad + RandomModelJSON.quote(key) + ": "
                 o[key]!.render(into: &out, indent: indent + 2)
                 out += k + 1 < keys.count ? ",\n" : "\n"
             }

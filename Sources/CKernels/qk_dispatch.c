@@ -130,6 +130,11 @@ static qk_isa qk_usable(qk_isa isa) {
     }
 }
 
+// Test hook (not in the public header): the ISA a kernel call with `isa` really runs, so the
+// C checker can prove that a "supported" SIMD ISA is not silently served by scalar code.
+int qk_internal_isa_usable(qk_isa isa);
+int qk_internal_isa_usable(qk_isa isa) { return (int)qk_usable(isa); }
+
 void qk_quantize_rows_s8(qk_isa isa, int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
                          float *scale) {
     if (M <= 0 || K < 0) return;

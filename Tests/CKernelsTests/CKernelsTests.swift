@@ -414,6 +414,13 @@ final class CKernelsTests: XCTestCase {
         #endif
     }
 
+    /// The C checker built natively: same comparisons as above from C, plus proof (through a
+    /// test hook) that each supported ISA's calls really run that ISA's kernels.
+    func testNativeCChecker() throws {
+        let out = try runScript("native.sh")
+        for isa in simdISAs { XCTAssertTrue(out.contains("ISA \(isaName(isa)): checking"), out) }
+    }
+
     /// AArch64 kernels: cross-compile the same sources + Tests/CKernelsC/kernel_check.c and run
     /// them under qemu-user with dotprod (-cpu max) and without (-cpu cortex-a53).
     func testArm64UnderQemu() throws {

@@ -219,7 +219,8 @@ int main(void) {
         CHECK(qk_internal_isa_usable(isa) == (int)isa, "ISA %s is reported supported but calls run %s",
               qk_isa_name(isa), qk_isa_name((qk_isa)qk_internal_isa_usable(isa)));
         const int shapes[][3] = {{1, 1, 1}, {1, 17, 5}, {3, 33, 7}, {5, 16, 64}, {7, 1000, 37}, {13, 48, 384},
-                                 {6, 64, 130}, {25, 100, 99}, {64, 96, 384}, {2, 35, 3}, {9, 160, 1536}};
+                                 {6, 64, 130}, {25, 100, 99}, {64, 96, 384}, {2, 35, 3}, {9, 160, 1536},
+                                 {1, 1000, 37}, {1, 50, 130}, {1, 96, 768}};
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int mode = 0; mode < 3; mode++) {
                 int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];

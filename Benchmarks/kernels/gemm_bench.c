@@ -230,7 +230,7 @@ int main(int argc, char **argv) {
                 const double ops = 2.0 * M * N * K;
                 int reps = (int)(0.3 / (ops / (isas[ii] == QK_ISA_SCALAR ? 3e9 : 1e11)));
                 reps = reps < 5 ? 5 : reps > 2001 ? 2001 : reps;
-                job j = {0, isas[ii], M, N, K, 0, N, reps, A, P, cs, as, ws, bias, NULL, NULL, C, NULL, NULL};
+                job j = {0, isas[ii], M, N, K, 0, N, reps, A, P, cs, as, ws, bias, NULL, NULL, C, NULL, NULL, NULL};
                 double b1, b2, t1 = bench(j, 1, &b1), t2 = bench(j, 2, &b2);
                 printf("%-11s %5d %5d %4d %8.1f %8.1f %7.1f%% %8.1f %8.1f %9.1f\n", qk_isa_name(isas[ii]), K, N, M,
                        ops / t1 * 1e-9, ops / b1 * 1e-9, peak_s8 > 0 ? 100.0 * ops / b1 * 1e-9 / peak_s8 : 0.0,
@@ -255,7 +255,7 @@ int main(int argc, char **argv) {
                 const double ops = 2.0 * M * N * K;
                 int reps = (int)(0.3 / (ops / (isas[ii] == QK_ISA_SCALAR ? 2e9 : 4e10)));
                 reps = reps < 5 ? 5 : reps > 2001 ? 2001 : reps;
-                job j = {1, isas[ii], M, N, K, 0, N, reps, NULL, NULL, NULL, NULL, NULL, bias, A, B, C, NULL, NULL};
+                job j = {1, isas[ii], M, N, K, 0, N, reps, NULL, NULL, NULL, NULL, NULL, bias, A, B, C, NULL, NULL, NULL};
                 double b1, b2, t1 = bench(j, 1, &b1), t2 = bench(j, 2, &b2);
                 printf("%-11s %5d %5d %4d %8.1f %8.1f %7.1f%% %8.1f %8.1f %9.1f\n", qk_isa_name(isas[ii]), K, N, M,
                        ops / t1 * 1e-9, ops / b1 * 1e-9, peak_f32 > 0 ? 100.0 * ops / b1 * 1e-9 / peak_f32 : 0.0,

@@ -237,9 +237,40 @@ QK_TI void s8_store(const s8_args *g, int m, int nb, __m256i acc0, __m256i acc1)
     }
 }
 
+// One row, two panels at once (GEMV, M = 1): four independent accumulator chains and two
+// weight streams in flight.
+QK_TI void s8_kernel_1x2(int nkg, const uint8_t *ib, const int8_t *pw0, const int8_t *pw1,
+                         __m256i acc[4]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    acc[0] = acc[1] = acc[2] = acc[3] = _mm256_setzero_si256();
+    for (int kg = 0; kg < nkg; kg++) {
+        int32_t av, uv;
+        memcpy(&av, ib + (size_t)kg * 8, 4);
+        memcpy(&uv, ib + (size_t)kg * 8 + 4, 4);
+        const __m256i va = _mm256_set1_epi32(av), vu = _mm256_set1_epi32(uv);
+        const int8_t *w[2] = {pw0 + (size_t)kg * 64, pw1 + (size_t)kg * 64};
+        QK_UNROLL
+        for (int h = 0; h < 4; h++) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)(w[h >> 1] + 32 * (h & 1)));
+            const __m256i t = _mm256_maddubs_epi16(vu, _mm256_sign_epi8(wv, va));
+            acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(t, ones));
+        }
+    }
+}
+
 QK_TI void s8_block(const int R, const s8_args *g, int m0, const uint8_t *ib,
                     const int8_t *packed, int nb_lo, int nb_hi) {
-    for (int nb = nb_lo; nb < nb_hi; nb += 16) {
+    int nb = nb_lo;
+    if (R == 1) {
+        for (; nb + 32 <= nb_hi; nb += 32) {
+            const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
+            __m256i acc[4];
+            s8_kernel_1x2(g->Kp / 4, ib, pw, pw + (size_t)g->Kp * 16, acc);
+            s8_store(g, m0, nb, acc[0], acc[1]);
+            s8_store(g, m0, nb + 16, acc[2], acc[3]);
+        }
+    }
+    for (; nb < nb_hi; nb += 16) {
         const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
         __m256i acc[S8_MR][2];
         s8_kernel(R, g->Kp / 4, ib, pw, acc);

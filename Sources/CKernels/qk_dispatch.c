@@ -1,5 +1,7 @@
-// Runtime ISA detection and the public entry points. No global mutable state: every call
-// probes (x86: cpuid + xgetbv; AArch64: getauxval) or reads the compiler runtime's CPU model.
+// Runtime ISA detection and the public entry points. No global mutable state of our own:
+// qk_isa_supported()/qk_isa_best() probe on every call (x86: cpuid + xgetbv; AArch64:
+// getauxval); kernel entry points re-check the requested ISA on every call through the
+// compiler runtime's CPU model (see qk_usable below) and fall back to scalar if it cannot run.
 #include "qk_internal.h"
 
 #if defined(QK_HAVE_X86)
@@ -100,7 +102,9 @@ const char *qk_isa_name(qk_isa isa) {
 // Firecracker dev box, 3 per probe), far too slow to run on every small GEMV, so the per-call
 // check reads the compiler runtime's CPU model instead (libgcc / compiler-rt __cpu_model,
 // filled once by their constructor, read-only afterwards; it also checks XCR0 OS state).
-// qk_isa_supported() above stays the precise cpuid + xgetbv probe.
+// qk_isa_supported() above stays the precise cpuid + xgetbv probe. (Feature indices of
+// __builtin_cpu_supports agree between clang and libgcc: FEATURE_AVX512VNNI is entry 34 of
+// both enums, and libgcc only appends.)
 #if defined(QK_HAVE_X86)
 static int qk_x86_avx2_cheap(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -129,6 +133,11 @@ static qk_isa qk_usable(qk_isa isa) {
     default: return QK_ISA_SCALAR;
     }
 }
+
+// Test hook (not in the public header): the ISA a kernel call with `isa` really runs, so the
+// C checker can prove that a "supported" SIMD ISA is not silently served by scalar code.
+int qk_internal_isa_usable(qk_isa isa);
+int qk_internal_isa_usable(qk_isa isa) { return (int)qk_usable(isa); }
 
 void qk_quantize_rows_s8(qk_isa isa, int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
                          float *scale) {

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+int qk_internal_isa_usable(qk_isa isa); // test hook in qk_dispatch.c
+
 static int passed, failed;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void) {
@@ -212,8 +214,13 @@ int main(void) {
             continue;
         }
         printf("ISA %s: checking\n", qk_isa_name(isa));
+        // The per-call dispatch guard must agree with qk_isa_supported(), or the comparisons
+        // below would silently compare scalar with scalar.
+        CHECK(qk_internal_isa_usable(isa) == (int)isa, "ISA %s is reported supported but calls run %s",
+              qk_isa_name(isa), qk_isa_name((qk_isa)qk_internal_isa_usable(isa)));
         const int shapes[][3] = {{1, 1, 1}, {1, 17, 5}, {3, 33, 7}, {5, 16, 64}, {7, 1000, 37}, {13, 48, 384},
-                                 {6, 64, 130}, {25, 100, 99}, {64, 96, 384}, {2, 35, 3}, {9, 160, 1536}};
+                                 {6, 64, 130}, {25, 100, 99}, {64, 96, 384}, {2, 35, 3}, {9, 160, 1536},
+                                 {1, 1000, 37}, {1, 50, 130}, {1, 96, 768}};
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int mode = 0; mode < 3; mode++) {
                 int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];

@@ -10,14 +10,17 @@ public struct TensorReport: Sendable {
     /// "int8/channel", "int8/row" or "fp32".
     public var storage: String
     public var bytes: Int
-    /// max |W - dequant(q(W))| / max |W| over the tensor (0 for fp32).
+    /// max |W - dequant(q(W))| / max |W| over the tensor (0 for fp32): about half a step.
     public var maxRelError: Float
+    /// ||W - dequant(q(W))|| / ||W|| (Frobenius; 0 for fp32): how much of the layer is noise.
+    public var rmsRelError: Float
 }
 
 public struct QuantizeReport: Sendable {
     public var tensors: [TensorReport]
     public var sourceBytes: Int
-    public var worst: TensorReport? { tensors.max { $0.maxRelError < $1.maxRelError } }
+    /// The tensor with the largest relative RMS reconstruction error.
+    public var worst: TensorReport? { tensors.max { $0.rmsRelError < $1.rmsRelError } }
 }
 
 /// HF folder -> QuantizedModel. The scheme (docs/FORMAT.md, "What is quantized"):
@@ -29,11 +32,12 @@ public enum Quantizer {
     public static let scheme = "int8 symmetric per-output-channel weights; int8 per-row word embeddings; fp32 biases, LayerNorm, positions, classifier"
 
     /// Symmetric per-row quantization of a row-major [n][k] matrix, rounding half away from zero.
-    public static func quantizeRows(_ w: [Float], n: Int, k: Int) -> (q: [Int8], scale: [Float], maxRelError: Float) {
+    public static func quantizeRows(_ w: [Float], n: Int, k: Int) -> (q: [Int8], scale: [Float], maxRelError: Float, rmsRelError: Float) {
         precondition(w.count == n * k)
         var q = [Int8](repeating: 0, count: n * k)
         var scale = [Float](repeating: 1, count: n)
         var maxErr: Float = 0, maxAbs: Float = 0
+        var errSq: Double = 0, normSq: Double = 0
         for r in 0..<n {
             var amax: Float = 0
             for j in 0..<k { amax = max(amax, abs(w[r * k + j])) }
@@ -45,10 +49,13 @@ public enum Quantizer {
                 let v = (w[r * k + j] / s).rounded(.toNearestOrAwayFromZero)
                 let qi = Int8(max(-127, min(127, v)))
                 q[r * k + j] = qi
-                maxErr = max(maxErr, abs(w[r * k + j] - Float(qi) * s))
+                let e = w[r * k + j] - Float(qi) * s
+                maxErr = max(maxErr, abs(e))
+                errSq += Double(e * e)
+                normSq += Double(w[r * k + j] * w[r * k + j])
             }
         }
-        return (q, scale, maxAbs > 0 ? maxErr / maxAbs : 0)
+        return (q, scale, maxAbs > 0 ? maxErr / maxAbs : 0, normSq > 0 ? Float((errSq / normSq).squareRoot()) : 0)
     }
 
     /// Quantizes an HF model folder. `progress(done, total, name)` is called per step.
@@ -69,19 +76,19 @@ public enum Quantizer {
         func step(_ name: String) { done += 1; progress(done, total, name) }
 
         func linear(_ name: String, _ d: HFModel.Dense) -> QuantizedLinear {
-            let (q, s, err) = quantizeRows(d.weight, n: d.n, k: d.k)
+            let (q, s, err, rms) = quantizeRows(d.weight, n: d.n, k: d.k)
             reports.append(TensorReport(name: name, shape: [d.n, d.k], storage: "int8/channel",
-                                        bytes: d.n * d.k + 12 * d.n, maxRelError: err))
+                                        bytes: d.n * d.k + 12 * d.n, maxRelError: err, rmsRelError: rms))
             step(name)
             return QuantizedLinear(n: d.n, k: d.k, weights: q, scale: s, bias: d.bias)
         }
 
-        let (words, wordScales, wordErr) = quantizeRows(hf.words, n: c.vocabSize, k: c.dim)
+        let (words, wordScales, wordErr, wordRms) = quantizeRows(hf.words, n: c.vocabSize, k: c.dim)
         reports.append(TensorReport(name: "embeddings.words", shape: [c.vocabSize, c.dim], storage: "int8/row",
-                                    bytes: c.vocabSize * (c.dim + 4), maxRelError: wordErr))
+                                    bytes: c.vocabSize * (c.dim + 4), maxRelError: wordErr, rmsRelError: wordRms))
         step("embeddings.words")
         reports.append(TensorReport(name: "embeddings.positions", shape: [c.maxPositions, c.dim], storage: "fp32",
-                                    bytes: 4 * hf.positions.count, maxRelError: 0))
+                                    bytes: 4 * hf.positions.count, maxRelError: 0, rmsRelError: 0))
         step("embeddings.positions")
         var layers: [QuantizedModel.Layer] = []
         for (i, l) in hf.layers.enumerated() {
@@ -91,7 +98,7 @@ public enum Quantizer {
         }
         let pre = linear("head.pre", hf.pre)
         reports.append(TensorReport(name: "head.classifier", shape: [hf.classifier.n, hf.classifier.k], storage: "fp32",
-                                    bytes: 4 * (hf.classifier.weight.count + hf.classifier.n), maxRelError: 0))
+                                    bytes: 4 * (hf.classifier.weight.count + hf.classifier.n), maxRelError: 0, rmsRelError: 0))
         let name = modelName ?? URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
         let meta = BlobMeta(modelName: name, config: c, maxTokens: maxTokens, tokenizer: tokenizer.settings,
                             quantization: ["scheme": scheme, "quantizer": "qsent-quantize \(QsentVersion.string)"])

@@ -71,12 +71,12 @@ struct QsentQuantize: ParsableCommand {
         print("tensors    \(r.tensors.count) groups (\(r.tensors.filter { $0.storage.hasPrefix("int8") }.count) int8, \(r.tensors.filter { $0.storage == "fp32" }.count) fp32 besides LayerNorm/bias)")
         if verbose {
             for t in r.tensors {
-                print(String(format: "  %-22@ %-14@ %-13@ %10@  max rel err %.2e", t.name as NSString,
-                             "\(t.shape)" as NSString, t.storage as NSString, mb(t.bytes) as NSString, t.maxRelError))
+                print(String(format: "  %-22@ %-14@ %-13@ %9@  rms rel err %.2e  max rel err %.2e", t.name as NSString,
+                             "\(t.shape)" as NSString, t.storage as NSString, mb(t.bytes) as NSString, t.rmsRelError, t.maxRelError))
             }
         }
         if let w = r.worst {
-            print(String(format: "worst      %@: max |W - Ŵ| / max|W| = %.2e", w.name, w.maxRelError))
+            print(String(format: "worst      %@: ||W - Ŵ|| / ||W|| = %.2e (max |W - Ŵ| / max |W| = %.2e)", w.name, w.rmsRelError, w.maxRelError))
         }
         print("size       \(mb(blobBytes)) from \(mb(r.sourceBytes)) safetensors (\(String(format: "%.1f", 100 * Double(blobBytes) / Double(r.sourceBytes))) %)")
         print("wrote      \(output) in \(String(format: "%.1f", seconds)) s")

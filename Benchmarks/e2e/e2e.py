@@ -338,19 +338,20 @@ def markdown(R):
         L.append("")
         if tag == "h768":
             L.append("Random weights: accuracy is meaningless (~0.5). qsent tokenizes with the random folder's "
-                     "synthetic vocab.txt and the peers with the stand-in's HF tokenizer, so token ids differ "
-                     "between engines; speed depends only on sequence lengths, which are the same up to "
-                     "truncation (tokens/s shows each engine's own count).")
+                     "synthetic vocab.txt and the peers with the stand-in's HF tokenizer, so token ids and "
+                     "lengths differ a little between engines (see tokens/review); speed depends only on "
+                     "the lengths, not on the ids.")
             L.append("")
         L.append("%d reviews (every %sreview of the subset; peers' `--limit %d` selects the same ones), "
                  "%d interleaved rounds (peers in the first %d)." %
                  (g["reviews"], "" if g["step"] == 1 else "%d-th " % g["step"], g["reviews"], g["rounds"], g["peer_rounds"]))
         L.append("")
-        L.append("| engine | reviews/s (median) | tokens/s | runs (reviews/s) | accuracy | peak RSS MiB | max RssAnon MiB | max RssFile MiB |")
-        L.append("|---|---:|---:|---|---:|---:|---:|---:|")
+        L.append("| engine | reviews/s (median) | tokens/s | tokens/review | runs (reviews/s) | accuracy | peak RSS MiB | max RssAnon MiB | max RssFile MiB |")
+        L.append("|---|---:|---:|---:|---|---:|---:|---:|---:|")
         for name, s in g["summary"].items():
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 name, fmt(s["reviews_per_s"], 2), fmt(s["tokens_per_s"], 0),
+                fmt(g["runs"][name][0]["tokens_per_s"] / g["runs"][name][0]["reviews_per_s"], 1),
                 ", ".join("%.2f" % x for x in s["runs_reviews_per_s"]), fmt(s.get("accuracy"), 4),
                 fmt(s.get("peak_rss_mb")), fmt(s.get("max_rss_anon_mb")), fmt(s.get("max_rss_file_mb"))))
         L.append("")

@@ -112,6 +112,7 @@ final class Server: @unchecked Sendable {
         listener.close(logger: logger)
         let deadline = Sys.monotonicNanos() + UInt64(max(config.ioTimeout, 5) * 2 * 1e9)
         while stats.currentConnections > 0 && Sys.monotonicNanos() < deadline {
+            stateLock.lock(); heartbeat = Sys.monotonicNanos(); stateLock.unlock()  // keep the watchdog fed while draining
             usleep(10_000)
         }
         if stats.currentConnections > 0 {
@@ -340,7 +341,7 @@ final class Server: @unchecked Sendable {
         guard let interval = SystemdDaemon.watchdogInterval() else { return }
         logger.info("watchdog enabled", metadata: ["interval_s": "\(interval)"])
         let t = Thread { [self] in
-            while !isDraining {
+            while true {  // until the process exits (also while draining)
                 usleep(useconds_t(interval / 2 * 1e6))
                 stateLock.lock()
                 let age = Double(Sys.monotonicNanos() - heartbeat) / 1e9

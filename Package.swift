@@ -72,8 +72,12 @@ let package = Package(
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "QsentTokenizerTests", dependencies: ["QsentTokenizer"]),
-        .testTarget(name: "QsentCoreTests", dependencies: ["QsentCore"]),
-        .testTarget(name: "QuantizerTests", dependencies: ["QsentQuantizer", "QsentCore"]),
+        .testTarget(name: "QsentCoreTests", dependencies: ["QsentCore", "QsentQuantizer"]),
+        .testTarget(
+            name: "QuantizerTests",
+            dependencies: ["QsentQuantizer", "QsentCore"],
+            // The CLI test runs the built tool.
+        ),
         .testTarget(name: "DaemonTests", dependencies: ["QsentProtocol", "QsentCore"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,2 +1,257 @@
-#include "ckernels.h"
-// Work in progress: the kernels land in the per-ISA files.
+// Runtime ISA detection and the public entry points. No global mutable state of our own:
+// qk_isa_supported()/qk_isa_best() probe on every call (x86: cpuid + xgetbv; AArch64:
+// getauxval); kernel entry points re-check the requested ISA on every call through the
+// compiler runtime's CPU model (see qk_usable below) and fall back to scalar if it cannot run.
+#include "qk_internal.h"
+
+#if defined(QK_HAVE_X86)
+#include <cpuid.h>
+#endif
+#if defined(QK_HAVE_ARM64) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
+#if defined(QK_HAVE_X86)
+static uint64_t qk_xgetbv0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+// bit 0: AVX2+FMA usable, bit 1: AVX-512 F/BW/VL/VNNI usable (CPU flags and OS-enabled state).
+static int qk_x86_features(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, 0) < 7) return 0;
+    __cpuid_count(1, 0, a, b, c, d);
+    const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
+    if (!osxsave || !avx) return 0;
+    const uint64_t xcr0 = qk_xgetbv0();
+    const int os_ymm = (xcr0 & 0x6) == 0x6;      // SSE + AVX state
+    const int os_zmm = (xcr0 & 0xe6) == 0xe6;    // + opmask, ZMM_Hi256, Hi16_ZMM
+    __cpuid_count(7, 0, a, b, c, d);
+    const int avx2 = (b >> 5) & 1, f512 = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+    const int vnni = (c >> 11) & 1;
+    int r = 0;
+    if (os_ymm && avx2 && fma) r |= 1;
+    if ((r & 1) && os_zmm && f512 && bw && vl && vnni) r |= 2;
+    return r;
+}
+#endif
+
+int qk_isa_supported(qk_isa isa) {
+    switch (isa) {
+    case QK_ISA_SCALAR:
+        return 1;
+#if defined(QK_HAVE_X86)
+    case QK_ISA_AVX2:
+        return (qk_x86_features() & 1) != 0;
+    case QK_ISA_AVX512VNNI:
+#if defined(QK_AVX512_EMULATED)
+        return 1;
+#endif
+        return (qk_x86_features() & 2) != 0;
+#endif
+#if defined(QK_HAVE_ARM64)
+    case QK_ISA_NEON:
+        return 1; // Advanced SIMD is mandatory in AArch64
+    case QK_ISA_NEON_DOTPROD:
+#if defined(__linux__)
+        return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+        return 1; // every Apple arm64 core has dotprod
+#else
+        return 0;
+#endif
+#endif
+    default:
+        return 0;
+    }
+}
+
+qk_isa qk_isa_best(void) {
+#if defined(QK_HAVE_X86)
+    int f = qk_x86_features();
+    if (f & 2) return QK_ISA_AVX512VNNI;
+    if (f & 1) return QK_ISA_AVX2;
+#endif
+#if defined(QK_HAVE_ARM64)
+    if (qk_isa_supported(QK_ISA_NEON_DOTPROD)) return QK_ISA_NEON_DOTPROD;
+    return QK_ISA_NEON;
+#endif
+    return QK_ISA_SCALAR;
+}
+
+const char *qk_isa_name(qk_isa isa) {
+    switch (isa) {
+    case QK_ISA_SCALAR: return "scalar";
+    case QK_ISA_AVX2: return "avx2";
+    case QK_ISA_AVX512VNNI: return "avx512vnni";
+    case QK_ISA_NEON: return "neon";
+    case QK_ISA_NEON_DOTPROD: return "neon-dotprod";
+    default: return "unknown";
+    }
+}
+
+// Per-call guard. cpuid traps to the hypervisor in a VM (measured ~1 us per cpuid on the
+// Firecracker dev box, 3 per probe), far too slow to run on every small GEMV, so the per-call
+// check reads the compiler runtime's CPU model instead (libgcc / compiler-rt __cpu_model,
+// filled once by their constructor, read-only afterwards; it also checks XCR0 OS state).
+// qk_isa_supported() above stays the precise cpuid + xgetbv probe. (Feature indices of
+// __builtin_cpu_supports agree between clang and libgcc: FEATURE_AVX512VNNI is entry 34 of
+// both enums, and libgcc only appends.)
+#if defined(QK_HAVE_X86)
+static int qk_x86_avx2_cheap(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static int qk_x86_avx512_cheap(void) {
+#if defined(QK_AVX512_EMULATED)
+    return 1; // test-only build: the AVX-512 file runs on SIMDe's portable intrinsics
+#endif
+    return qk_x86_avx2_cheap() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512vnni");
+}
+#endif
+
+// An ISA that was asked for but cannot run here degrades to scalar (never SIGILL).
+static qk_isa qk_usable(qk_isa isa) {
+    switch (isa) {
+#if defined(QK_HAVE_X86)
+    case QK_ISA_AVX2: return qk_x86_avx2_cheap() ? isa : QK_ISA_SCALAR;
+    case QK_ISA_AVX512VNNI: return qk_x86_avx512_cheap() ? isa : QK_ISA_SCALAR;
+#endif
+#if defined(QK_HAVE_ARM64)
+    case QK_ISA_NEON: return isa;
+    case QK_ISA_NEON_DOTPROD: return qk_isa_supported(isa) ? isa : QK_ISA_SCALAR; // getauxval: cheap
+#endif
+    default: return QK_ISA_SCALAR;
+    }
+}
+
+// Test hook (not in the public header): the ISA a kernel call with `isa` really runs, so the
+// C checker can prove that a "supported" SIMD ISA is not silently served by scalar code.
+int qk_internal_isa_usable(qk_isa isa);
+int qk_internal_isa_usable(qk_isa isa) { return (int)qk_usable(isa); }
+
+void qk_quantize_rows_s8(qk_isa isa, int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
+                         float *scale) {
+    if (M <= 0 || K < 0) return;
+    switch (qk_usable(isa)) {
+#if defined(QK_HAVE_X86)
+    case QK_ISA_AVX512VNNI:
+        qk_avx512_quantize_rows_s8(M, K, X, ldx, Q, ldq, scale);
+        return;
+    case QK_ISA_AVX2:
+        qk_avx2_quantize_rows_s8(M, K, X, ldx, Q, ldq, scale);
+        return;
+#endif
+    default:
+        qk_scalar_quantize_rows_s8(M, K, X, ldx, Q, ldq, scale);
+    }
+}
+
+static void qk_gemm_s8_any(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
+                           const float *ascale, const int8_t *packed, const int32_t *colsum,
+                           const float *wscale, const float *bias, qk_act act, void *C, int ldc,
+                           int n0, int n1, int out_f32) {
+    if (M <= 0 || K < 0 || n0 < 0 || n1 > N || n0 >= n1) return;
+    isa = K == 0 ? QK_ISA_SCALAR : qk_usable(isa); // K = 0: empty sums, scalar writes 0 / act(bias)
+    // The VNNI kernel needs the column sums for its +128 shift; without them use AVX2.
+    if (isa == QK_ISA_AVX512VNNI && colsum == NULL) isa = qk_usable(QK_ISA_AVX2);
+    switch (isa) {
+#if defined(QK_HAVE_X86)
+    case QK_ISA_AVX512VNNI:
+        qk_avx512_gemm_s8(M, N, K, A, lda, ascale, packed, colsum, wscale, bias, act, C, ldc, n0,
+                          n1, out_f32);
+        return;
+    case QK_ISA_AVX2:
+        qk_avx2_gemm_s8(M, N, K, A, lda, ascale, packed, wscale, bias, act, C, ldc, n0, n1,
+                        out_f32);
+        return;
+#endif
+#if defined(QK_HAVE_ARM64)
+    case QK_ISA_NEON_DOTPROD:
+        qk_neondot_gemm_s8(M, N, K, A, lda, ascale, packed, wscale, bias, act, C, ldc, n0, n1,
+                           out_f32);
+        return;
+    case QK_ISA_NEON:
+        qk_neon_gemm_s8(M, N, K, A, lda, ascale, packed, wscale, bias, act, C, ldc, n0, n1,
+                        out_f32);
+        return;
+#endif
+    default:
+        qk_scalar_gemm_s8(M, N, K, A, lda, ascale, packed, wscale, bias, act, C, ldc, n0, n1,
+                          out_f32);
+    }
+}
+
+void qk_gemm_s8_s32(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
+                    const int8_t *packed, const int32_t *colsum, int32_t *C, int ldc, int n0,
+                    int n1) {
+    qk_gemm_s8_any(isa, M, N, K, A, lda, NULL, packed, colsum, NULL, NULL, QK_ACT_NONE, C, ldc,
+                   n0, n1, 0);
+}
+
+void qk_gemm_s8_f32(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
+                    const float *ascale, const int8_t *packed, const int32_t *colsum,
+                    const float *wscale, const float *bias, qk_act act, float *C, int ldc,
+                    int n0, int n1) {
+    qk_gemm_s8_any(isa, M, N, K, A, lda, ascale, packed, colsum, wscale, bias, act, C, ldc, n0,
+                   n1, 1);
+}
+
+void qk_sgemm_nt(qk_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
+                 int ldb, const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
+    if (M <= 0 || n0 < 0 || n1 > N || n0 >= n1) return;
+    if (K <= 0) { // empty sum: act(bias)
+        for (int m = 0; m < M; m++)
+            for (int n = n0; n < n1; n++)
+                C[(size_t)m * (size_t)ldc + n] = qk_act1(bias ? bias[n] : 0.0f, act);
+        return;
+    }
+    switch (qk_usable(isa)) {
+#if defined(QK_HAVE_X86)
+    case QK_ISA_AVX512VNNI:
+        qk_avx512_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+        return;
+    case QK_ISA_AVX2:
+        qk_avx2_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+        return;
+#endif
+#if defined(QK_HAVE_ARM64)
+    case QK_ISA_NEON_DOTPROD:
+    case QK_ISA_NEON:
+        qk_neon_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+        return;
+#endif
+    default:
+        qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+    }
+}
+
+void qk_softmax_rows(int M, int N, float *X, int ldx) {
+    if (M <= 0 || N <= 0) return;
+#if defined(QK_HAVE_X86)
+    if (qk_x86_avx2_cheap()) {
+        qk_avx2_softmax_rows(M, N, X, ldx);
+        return;
+    }
+#endif
+    qk_scalar_softmax_rows(M, N, X, ldx);
+}
+
+void qk_gelu(size_t n, float *x) {
+#if defined(QK_HAVE_X86)
+    if (qk_x86_avx2_cheap()) {
+        qk_avx2_gelu(n, x);
+        return;
+    }
+#endif
+    qk_scalar_gelu(n, x);
+}

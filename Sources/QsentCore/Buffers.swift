@@ -63,6 +63,14 @@ public struct Matrix: Sendable {
         data = [Float](repeating: 0, count: rows * cols)
     }
 
+    /// A matrix whose every element the caller overwrites before reading (kernel outputs):
+    /// skips the zero fill.
+    init(uninitializedRows rows: Int, cols: Int) {
+        self.rows = rows
+        self.cols = cols
+        data = [Float](unsafeUninitializedCapacity: rows * cols) { _, n in n = rows * cols }
+    }
+
     public init(rows: Int, cols: Int, data: [Float]) {
         precondition(data.count == rows * cols)
         self.rows = rows

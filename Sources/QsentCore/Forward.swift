@@ -20,7 +20,7 @@ struct Forward {
         }
 
         // Embeddings: word + position (+ token type 0, folded into positions), then LayerNorm.
-        var x = Matrix(rows: total, cols: c.dim)
+        var x = Matrix(uninitializedRows: total, cols: c.dim)
         embed(batch, into: &x)
         kernels.addLayerNorm(&x, residual: nil, weights.embedNorm, eps: c.layerNormEps)
 

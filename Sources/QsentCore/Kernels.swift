@@ -68,7 +68,7 @@ public struct Kernels: Sendable {
     /// y = act(x W^T + b) with FP32 weights W [n][k].
     func linear(_ x: Matrix, _ l: DenseF32, act: qk_act) -> Matrix {
         precondition(x.cols == l.k)
-        var y = Matrix(rows: x.rows, cols: l.n)
+        var y = Matrix(uninitializedRows: x.rows, cols: l.n)
         let parts = chunks(l.n)
         let m = Int32(x.rows), n = Int32(l.n), k = Int32(l.k)
         let isa = self.isa
@@ -92,9 +92,9 @@ public struct Kernels: Sendable {
     func linear(_ x: Matrix, _ l: DenseS8, act: qk_act) -> Matrix {
         precondition(x.cols == l.k)
         let kp = (l.k + 3) & ~3
-        var q = [Int8](repeating: 0, count: x.rows * kp)
-        var scales = [Float](repeating: 0, count: x.rows)
-        var y = Matrix(rows: x.rows, cols: l.n)
+        var q = [Int8](unsafeUninitializedCapacity: x.rows * kp) { _, n in n = x.rows * kp }
+        var scales = [Float](unsafeUninitializedCapacity: x.rows) { _, n in n = x.rows }
+        var y = Matrix(uninitializedRows: x.rows, cols: l.n)
         let isa = self.isa
         let m = Int32(x.rows), n = Int32(l.n), k = Int32(l.k)
         x.data.withUnsafeBufferPointer { xp in
@@ -160,7 +160,7 @@ public struct Kernels: Sendable {
     /// 1/sqrt(head dim)); `spans` are the (start row, length) of each sequence. Returns [T][D].
     func attention(qkv: Matrix, dim: Int, heads: Int, spans: [(Int, Int)]) -> Matrix {
         let dh = dim / heads
-        var ctx = Matrix(rows: qkv.rows, cols: dim)
+        var ctx = Matrix(uninitializedRows: qkv.rows, cols: dim)
         let maxLen = spans.map(\.1).max() ?? 0
         let work = spans.count * heads
         let workers = min(threads, work)
@@ -170,8 +170,8 @@ public struct Kernels: Sendable {
             ctx.data.withUnsafeMutableBufferPointer { cp in
                 let q = qp.baseAddress!, c = cp.baseAddress!
                 parallel(workers) { w in
-                    var scores = [Float](repeating: 0, count: maxLen * maxLen)
-                    var vt = [Float](repeating: 0, count: dh * maxLen)
+                    var scores = [Float](unsafeUninitializedCapacity: maxLen * maxLen) { _, n in n = maxLen * maxLen }
+                    var vt = [Float](unsafeUninitializedCapacity: dh * maxLen) { _, n in n = dh * maxLen }
                     scores.withUnsafeMutableBufferPointer { sp in
                         vt.withUnsafeMutableBufferPointer { vp in
                             let s = sp.baseAddress!, v = vp.baseAddress!

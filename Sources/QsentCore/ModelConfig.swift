@@ -62,6 +62,15 @@ extension ModelConfig {
         return try parse(data, file: path)
     }
 
+    /// JSONSerialization hands JSON booleans over as NSNumber too; tell them apart by type.
+    static func isBoolean(_ n: NSNumber) -> Bool {
+        #if canImport(Darwin)
+        return CFGetTypeID(n) == CFBooleanGetTypeID()
+        #else
+        return type(of: n) != NSNumber.self && String(describing: type(of: n)).contains("Bool")
+        #endif
+    }
+
     public static func parse(_ data: Data, file: String) throws -> ModelConfig {
         func fail(_ p: String) -> ConfigError { ConfigError(file: file, problem: p) }
         guard let any = try? JSONSerialization.jsonObject(with: data), let j = any as? [String: Any] else {
@@ -72,7 +81,7 @@ extension ModelConfig {
                 if let d { return d }
                 throw fail("missing '\(key)'")
             }
-            guard let n = v as? NSNumber, !(v is Bool), let i = Int(exactly: n.doubleValue), i > 0 else {
+            guard let n = v as? NSNumber, !Self.isBoolean(n), let i = Int(exactly: n.doubleValue), i > 0 else {
                 throw fail("'\(key)' must be a positive integer, got \(v)")
             }
             return i

@@ -109,7 +109,7 @@ public struct SafetensorsTensor: Sendable {
 
 /// IEEE 754 binary16 -> binary32, exact (subnormals, infinities and NaN included).
 @inline(__always)
-func halfToFloat(_ h: UInt16) -> Float {
+public func halfToFloat(_ h: UInt16) -> Float {
     let sign = UInt32(h & 0x8000) << 16
     let exp = Int(h >> 10) & 0x1F
     let mant = UInt32(h & 0x3FF)

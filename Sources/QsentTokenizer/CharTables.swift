@@ -1,6 +1,8 @@
 // Per-scalar behaviour of BertNormalizer and BertPreTokenizer, decoded once per process from
 // the generated UnicodeTables.swift (immutable `static let`s, built lazily and thread-safely).
 
+import Foundation
+
 struct CharFlags: OptionSet, Sendable {
     let rawValue: UInt8
     /// clean_text drops it (\0, U+FFFD, Cc/Cf/Co/Cs except \t \n \r).
@@ -29,35 +31,32 @@ struct CharTables: Sendable {
     let stage2: [UInt8]
     let stripMap: [UInt32: [UInt32]]
     let lowerMap: [UInt32: [UInt32]]
+    /// Canonical combining class (in HF's NFD tables) of the marks that survive strip_accents
+    /// with a non-zero class; NFD's canonical ordering can swap them.
+    let reorderCCC: [UInt32: UInt8]
+    let reorderRange: ClosedRange<UInt32>
+    /// Marks removed by strip_accents whose combining class is 0: they separate reordering runs.
+    let dropBlockers: Set<UInt32>
 
     private init() {
-        var flat = [UInt8](repeating: 0, count: 0x110000)
-        for item in UnicodeTables.flagRanges.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
-            // "start-end:flags", hex
-            let parts = item.split(separator: ":")
-            let bounds = parts[0].split(separator: "-")
-            let lo = Int(bounds[0], radix: 16)!, hi = Int(bounds[1], radix: 16)!
-            let f = UInt8(parts[1], radix: 16)!
-            for cp in lo...hi { flat[cp] = f }
-        }
-        var s1 = [UInt16](repeating: 0, count: 0x1100)
-        var s2: [UInt8] = []
-        var blockIndex: [[UInt8]: UInt16] = [:]
-        for b in 0..<0x1100 {
-            let block = Array(flat[(b << 8)..<((b + 1) << 8)])
-            if let idx = blockIndex[block] {
-                s1[b] = idx
-            } else {
-                let idx = UInt16(s2.count >> 8)
-                blockIndex[block] = idx
-                s2.append(contentsOf: block)
-                s1[b] = idx
-            }
-        }
-        stage1 = s1
-        stage2 = s2
+        let s1 = Data(base64Encoded: UnicodeTables.stage1, options: .ignoreUnknownCharacters)!
+        let s2 = Data(base64Encoded: UnicodeTables.stage2, options: .ignoreUnknownCharacters)!
+        var blocks = [UInt16](repeating: 0, count: s1.count / 2)
+        let raw = [UInt8](s1)
+        for i in 0..<blocks.count { blocks[i] = UInt16(raw[2 * i]) | UInt16(raw[2 * i + 1]) << 8 }
+        precondition(blocks.count == 0x1100 && s2.count % 256 == 0, "corrupt UnicodeTables")
+        stage1 = blocks
+        stage2 = [UInt8](s2)
         stripMap = CharTables.parseMap(UnicodeTables.stripMap)
         lowerMap = CharTables.parseMap(UnicodeTables.lowerMap)
+        var ccc: [UInt32: UInt8] = [:]
+        for entry in UnicodeTables.reorderCCC.filter({ $0 != "\n" }).split(separator: ";") {
+            let kv = entry.split(separator: "=")
+            ccc[UInt32(kv[0], radix: 16)!] = UInt8(kv[1], radix: 16)!
+        }
+        reorderCCC = ccc
+        reorderRange = ccc.isEmpty ? 0...0 : ccc.keys.min()!...ccc.keys.max()!
+        dropBlockers = Set(UnicodeTables.dropBlockers.filter { $0 != "\n" }.split(separator: ",").map { UInt32($0, radix: 16)! })
     }
 
     private static func parseMap(_ text: String) -> [UInt32: [UInt32]] {
@@ -76,22 +75,17 @@ struct CharTables: Sendable {
         let block = Int(stage1[Int(cp >> 8)])
         return CharFlags(rawValue: stage2[(block << 8) | Int(cp & 0xFF)])
     }
-
-    /// NFD minus nonspacing marks, for a scalar flagged `.stripMap`.
-    func stripped(_ cp: UInt32) -> [UInt32] {
-        if cp >= 0xAC00 && cp <= 0xD7A3 {  // Hangul syllables: algorithmic decomposition
-            let s = cp - 0xAC00
-            let l = 0x1100 + s / 588, v = 0x1161 + (s % 588) / 28, t = 0x11A7 + s % 28
-            return t == 0x11A7 ? [l, v] : [l, v, t]
-        }
-        return stripMap[cp] ?? [cp]
-    }
 }
 
-/// The combined normalizer mapping (strip_accents then lowercase) for one configuration.
+/// The combined normalizer mapping (strip_accents then lowercase) for one configuration, as
+/// scalar -> (offset << 8 | count) into one flat array. Hangul syllables are decomposed
+/// algorithmically by the caller (`hangul`), not stored.
 struct NormalizerMap: Sendable {
-    let map: [UInt32: [UInt32]]
+    let map: [UInt32: UInt32]
+    let data: [UInt32]
     let mask: CharFlags
+    /// strip_accents is on: Hangul syllables decompose into conjoining jamo.
+    let hangul: Bool
 
     static let stripLower = NormalizerMap(strip: true, lower: true)
     static let stripOnly = NormalizerMap(strip: true, lower: false)
@@ -113,23 +107,30 @@ struct NormalizerMap: Sendable {
         if strip { mask.formUnion([.stripDrop, .stripMap]) }
         if lower { mask.insert(.lowerMap) }
         self.mask = mask
-        var map: [UInt32: [UInt32]] = [:]
+        hangul = strip
+        var map: [UInt32: UInt32] = [:]
+        var data: [UInt32] = []
         if !mask.isEmpty {
-            var keys = Set<UInt32>()
-            if lower { keys.formUnion(t.lowerMap.keys) }
+            var keys: [UInt32] = []
+            if lower { keys.append(contentsOf: t.lowerMap.keys) }
             if strip {
-                keys.formUnion(t.stripMap.keys)
-                for cp in UInt32(0xAC00)...0xD7A3 { keys.insert(cp) }
-                // nonspacing marks (empty output)
-                for cp in UInt32(0)..<0x110000 where t.flags(cp).contains(.stripDrop) { keys.insert(cp) }
+                keys.append(contentsOf: t.stripMap.keys)
+                // Nonspacing marks (empty output): scan only the blocks that have any.
+                for b in 0..<0x1100 {
+                    let base = Int(t.stage1[b]) << 8
+                    guard t.stage2[base..<(base + 256)].contains(where: { $0 & CharFlags.stripDrop.rawValue != 0 }) else { continue }
+                    for lo in 0..<256 where t.stage2[base + lo] & CharFlags.stripDrop.rawValue != 0 {
+                        keys.append(UInt32(b << 8 | lo))
+                    }
+                }
             }
-            for cp in keys {
+            for cp in keys where map[cp] == nil && !(strip && cp >= 0xAC00 && cp <= 0xD7A3) {
                 let f = t.flags(cp)
                 var first: [UInt32]
                 if strip && f.contains(.stripDrop) {
                     first = []
                 } else if strip && f.contains(.stripMap) {
-                    first = t.stripped(cp)
+                    first = t.stripMap[cp] ?? [cp]
                 } else {
                     first = [cp]
                 }
@@ -140,9 +141,13 @@ struct NormalizerMap: Sendable {
                     }
                     first = out
                 }
-                if first != [cp] { map[cp] = first }
+                if first != [cp] {
+                    map[cp] = UInt32(data.count) << 8 | UInt32(first.count)
+                    data.append(contentsOf: first)
+                }
             }
         }
         self.map = map
+        self.data = data
     }
 }

@@ -44,6 +44,46 @@ enum JSONValue: Decodable, Equatable {
     }
 }
 
+/// tokenizer.json, decoded with the (large) vocabulary typed as [String: Int] and the small
+/// sections as generic JSON values.
+struct TokenizerJSONFile: Decodable {
+    struct Model: Decodable {
+        var type: String?
+        var vocab: [String: Int]?
+        /// unk_token, continuing_subword_prefix, max_input_chars_per_word.
+        var settings: JSONValue
+
+        private enum Keys: String, CodingKey { case type, vocab, unk_token, continuing_subword_prefix, max_input_chars_per_word }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Keys.self)
+            type = try c.decodeIfPresent(String.self, forKey: .type)
+            vocab = try c.decodeIfPresent([String: Int].self, forKey: .vocab)
+            var o: [String: JSONValue] = [:]
+            for key in [Keys.unk_token, .continuing_subword_prefix, .max_input_chars_per_word] {
+                if let v = try c.decodeIfPresent(JSONValue.self, forKey: key) { o[key.rawValue] = v }
+            }
+            settings = .object(o)
+        }
+    }
+
+    var model: Model?
+    /// normalizer, pre_tokenizer, post_processor, added_tokens, padding.
+    var sections: JSONValue
+
+    private enum Keys: String, CodingKey { case model, normalizer, pre_tokenizer, post_processor, added_tokens, padding }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        model = try c.decodeIfPresent(Model.self, forKey: .model)
+        var o: [String: JSONValue] = [:]
+        for key in [Keys.normalizer, .pre_tokenizer, .post_processor, .added_tokens, .padding] {
+            if let v = try c.decodeIfPresent(JSONValue.self, forKey: key) { o[key.rawValue] = v }
+        }
+        sections = .object(o)
+    }
+}
+
 extension WordPieceTokenizer {
     /// Loads from a model folder: `tokenizer.json` if present, else `vocab.txt` with the
     /// optional `tokenizer_config.json`.
@@ -70,22 +110,18 @@ extension WordPieceTokenizer {
     /// Loads a Hugging Face `tokenizer.json` (BertNormalizer, BertPreTokenizer, WordPiece,
     /// TemplateProcessing or BertProcessing with single `[CLS] $A [SEP]`).
     public static func load(tokenizerJSON path: String) throws -> WordPieceTokenizer {
-        let root = try readJSON(path)
-        guard case .object = root else { throw TokenizerError.malformedJSON(path: path, reason: "top level is not an object") }
+        let file = try decodeJSON(TokenizerJSONFile.self, path)
 
         // model
-        guard let model = root["model"], case .object = model else { throw TokenizerError.missingField(path: path, field: "model") }
-        guard let type = model["type"]?.string else { throw TokenizerError.missingField(path: path, field: "model.type") }
+        guard let model = file.model else { throw TokenizerError.missingField(path: path, field: "model") }
+        guard let type = model.type else { throw TokenizerError.missingField(path: path, field: "model.type") }
         guard type == "WordPiece" else {
             throw TokenizerError.unsupported(path: path, what: "model.type is \"\(type)\", not \"WordPiece\"")
         }
-        guard case .object(let vocabObject)? = model["vocab"] else { throw TokenizerError.missingField(path: path, field: "model.vocab") }
+        guard let vocabObject = model.vocab else { throw TokenizerError.missingField(path: path, field: "model.vocab") }
         guard !vocabObject.isEmpty else { throw TokenizerError.emptyVocabulary(path: path) }
         var vocabulary = [String?](repeating: nil, count: vocabObject.count)
-        for (piece, value) in vocabObject {
-            guard let id = value.int else {
-                throw TokenizerError.invalidVocabulary(path: path, reason: "model.vocab[\(piece)] is not an integer id")
-            }
+        for (piece, id) in vocabObject {
             guard id >= 0 && id < vocabulary.count else {
                 throw TokenizerError.invalidVocabulary(
                     path: path, reason: "model.vocab[\(piece)] = \(id) is outside 0..<\(vocabulary.count); ids must be dense")
@@ -95,10 +131,12 @@ extension WordPieceTokenizer {
             }
             vocabulary[id] = piece
         }
-        let unk = try optionalString(model, "unk_token", "model.unk_token", path) ?? "[UNK]"
-        let prefix = try optionalString(model, "continuing_subword_prefix", "model.continuing_subword_prefix", path) ?? "##"
+        let root = file.sections
+        let modelValue = model.settings
+        let unk = try optionalString(modelValue, "unk_token", "model.unk_token", path) ?? "[UNK]"
+        let prefix = try optionalString(modelValue, "continuing_subword_prefix", "model.continuing_subword_prefix", path) ?? "##"
         var maxChars = 100
-        if let v = model["max_input_chars_per_word"], !v.isNull {
+        if let v = modelValue["max_input_chars_per_word"], !v.isNull {
             guard let m = v.int else { throw TokenizerError.missingField(path: path, field: "model.max_input_chars_per_word") }
             maxChars = m
         }
@@ -160,7 +198,7 @@ extension WordPieceTokenizer {
         let vocab = vocabulary.map { $0! }
         guard vocabObject[unk] != nil else { throw TokenizerError.missingSpecialToken(path: path, token: unk, role: "model.unk_token") }
         for (t, role) in [(cls, "post_processor [CLS]"), (sep, "post_processor [SEP]")] {
-            guard let vid = vocabObject[t.token]?.int else { throw TokenizerError.missingSpecialToken(path: path, token: t.token, role: role) }
+            guard let vid = vocabObject[t.token] else { throw TokenizerError.missingSpecialToken(path: path, token: t.token, role: role) }
             guard vid == t.id else {
                 throw TokenizerError.invalidVocabulary(path: path, reason: "\(role) \(t.token) has id \(t.id) but model.vocab says \(vid)")
             }
@@ -207,16 +245,20 @@ extension WordPieceTokenizer {
     /// `bert-base-uncased` defaults apply.
     public static func load(vocabTXT path: String, tokenizerConfig configPath: String?) throws -> WordPieceTokenizer {
         let data = try readFile(path)
+        // Rust BufRead::lines (split on \n, a final line without \n counts) + trim_end, as
+        // tokenizers' WordPiece::read_file. Split bytes: in Swift "\r\n" is one Character.
         guard let text = String(data: data, encoding: .utf8) else {
             throw TokenizerError.unreadableFile(path: path, reason: "not UTF-8 text")
         }
-        // Rust BufRead::lines + trim_end, as tokenizers' WordPiece::read_file.
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            var s = Substring(line)
-            while let last = s.unicodeScalars.last, last.properties.isWhitespace { s = s.dropLast() }
-            return String(s)
+        var lines: [String] = []
+        for raw in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            var line = Substring(raw)  // splits at '\n' are scalar boundaries
+            while let last = line.unicodeScalars.last, last.properties.isWhitespace {
+                line.unicodeScalars.removeLast()
+            }
+            lines.append(String(line))
         }
-        if text.hasSuffix("\n") { lines.removeLast() }
+        if text.utf8.last == 0x0A { lines.removeLast() }
         if lines.isEmpty || lines.allSatisfy({ $0.isEmpty }) { throw TokenizerError.emptyVocabulary(path: path) }
 
         var settings = TokenizerSettings()
@@ -293,6 +335,33 @@ extension WordPieceTokenizer {
             return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw TokenizerError.unreadableFile(path: path, reason: "\(error.localizedDescription)")
+        }
+    }
+
+    /// Decodes a typed JSON file; syntax errors become `.malformedJSON`, wrong shapes
+    /// `.missingField` / `.invalidVocabulary` naming the JSON path.
+    static func decodeJSON<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
+        let data = try readFile(path)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
+            let underlying = context.underlyingError.map { " (\($0.localizedDescription))" } ?? ""
+            throw TokenizerError.malformedJSON(path: path, reason: context.debugDescription + underlying)
+        } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
+            throw TokenizerError.malformedJSON(path: path, reason: "top level is not an object")
+        } catch let error as DecodingError {
+            let context: DecodingError.Context?
+            switch error {
+            case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): context = c
+            @unknown default: context = nil
+            }
+            let field = (context?.codingPath ?? []).map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            if field.hasPrefix("model.vocab.") {
+                throw TokenizerError.invalidVocabulary(path: path, reason: "\(field) is not an integer id")
+            }
+            throw TokenizerError.missingField(path: path, field: field.isEmpty ? "(top level)" : field)
+        } catch {
+            throw TokenizerError.malformedJSON(path: path, reason: "\(error)")
         }
     }
 

@@ -1,122 +1,150 @@
-// Open-addressing hash table from UTF-8 byte strings to token ids. Lookups take a byte range
-// of a caller's buffer, so WordPiece never allocates substrings. The FNV-1a hash is computed
-// incrementally over a word's bytes, which gives the hashes of all prefixes in one pass.
+// Open-addressing hash table from UTF-8 byte strings to token ids, for WordPiece. Word-start
+// pieces and continuation pieces (vocabulary entries with the continuing prefix, prefix
+// stripped) share one table; the kind is part of the hash seed. FNV-1a with different seeds
+// is a bijection of the seed for a fixed byte string, so the same bytes never collide across
+// kinds. Lookups take a byte range of the caller's buffer: no substring is ever allocated.
+//
+// Layout, chosen to keep the table small (cache misses dominate): a slot is one UInt64,
+// hash << 32 | offset (0 = empty); at `offset` in `entries` are the id (4 bytes LE), the key
+// length (2 bytes LE) and the key bytes.
 
 struct PieceTable: Sendable {
-    struct Slot: Sendable {
-        var hash: UInt32 = 0
-        var offset: UInt32 = 0
-        var length: UInt32 = 0  // 0 = empty slot
-        var id: Int32 = -1
-    }
+    static let startSeed: UInt32 = 2_166_136_261  // FNV-1a offset basis
+    static let continuationSeed: UInt32 = 2_166_136_261 ^ 0x5BD1_E995
+    static let prime: UInt32 = 16_777_619
+    static let multiplier: UInt32 = 0x9E37_79B1
 
-    static let fnvOffset: UInt32 = 2_166_136_261
-    static let fnvPrime: UInt32 = 16_777_619
-
-    private(set) var slots: [Slot]
-    private(set) var keyBytes: [UInt8]
-    private let shift: UInt32
-    /// Longest key in bytes; no match can be longer.
-    private(set) var maxKeyLength: Int = 0
-    private(set) var count: Int = 0
+    private(set) var slots: [UInt64]
+    private(set) var entries: [UInt8]
+    let shift: UInt32
+    /// One-bit-per-hash filter (about 14 bits per key, 64 KB for BERT): most absent probes
+    /// of the longest-match search are rejected here, in cache, without touching `slots`.
+    private(set) var filter: [UInt64]
+    let filterShift: UInt32
+    static let filterMultiplier: UInt32 = 0x85EB_CA6B
+    /// Longest key of each kind in bytes; no match can be longer.
+    private(set) var maxStartLength = 0
+    private(set) var maxContinuationLength = 0
 
     init(capacityFor n: Int) {
         var bits: UInt32 = 4
-        while (1 << bits) < max(16, n * 2) { bits += 1 }
-        slots = [Slot](repeating: Slot(), count: 1 << Int(bits))
-        keyBytes = []
-        keyBytes.reserveCapacity(n * 8)
+        // Load factor at most ~0.6.
+        while (1 << bits) * 3 < max(16, n) * 5 { bits += 1 }
+        slots = [UInt64](repeating: 0, count: 1 << Int(bits))
+        entries = [0]  // offset 0 is never used, so a slot of 0 means empty
+        entries.reserveCapacity(n * 16)
         shift = 32 - bits
+        var fbits: UInt32 = 9
+        while (1 << fbits) < max(512, n * 14) && fbits < 30 { fbits += 1 }
+        filter = [UInt64](repeating: 0, count: 1 << Int(fbits - 6))
+        filterShift = 32 - fbits
     }
 
     @inline(__always)
-    static func hash<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
-        var h = fnvOffset
-        for b in bytes { h = (h ^ UInt32(b)) &* fnvPrime }
+    static func filterIndex(_ h: UInt32, _ shift: UInt32) -> Int { Int((h &* filterMultiplier) >> shift) }
+
+    @inline(__always)
+    static func hash<C: Collection>(_ bytes: C, seed: UInt32) -> UInt32 where C.Element == UInt8 {
+        var h = seed
+        for b in bytes { h = (h ^ UInt32(b)) &* prime }
         return h
     }
 
     @inline(__always)
-    private func slotIndex(_ h: UInt32) -> Int { Int((h &* 0x9E37_79B1) >> shift) }
-
-    /// Inserts or overwrites (the last duplicate wins, as in Hugging Face's vocab loading).
-    mutating func insert<C: Collection>(_ key: C, id: Int32) where C.Element == UInt8 {
-        let len = key.count
-        guard len > 0 else { return }
-        let h = PieceTable.hash(key)
-        let mask = slots.count - 1
-        var i = slotIndex(h)
-        while slots[i].length != 0 {
-            let s = slots[i]
-            if s.hash == h && Int(s.length) == len
-                && keyBytes[Int(s.offset)..<Int(s.offset) + len].elementsEqual(key)
-            {
-                slots[i].id = id
-                return
-            }
-            i = (i + 1) & mask
-        }
-        let off = keyBytes.count
-        keyBytes.append(contentsOf: key)
-        slots[i] = Slot(hash: h, offset: UInt32(off), length: UInt32(len), id: id)
-        maxKeyLength = max(maxKeyLength, len)
-        count += 1
+    static func id(_ entries: [UInt8], _ offset: Int) -> Int32 {
+        Int32(bitPattern: UInt32(entries[offset]) | UInt32(entries[offset + 1]) << 8
+            | UInt32(entries[offset + 2]) << 16 | UInt32(entries[offset + 3]) << 24)
     }
 
-    /// Id of `bytes[start..<start+length]` whose FNV-1a hash is `h`, or nil.
     @inline(__always)
-    func lookup(hash h: UInt32, bytes: [UInt8], start: Int, length: Int) -> Int32? {
+    static func length(_ entries: [UInt8], _ offset: Int) -> Int {
+        Int(entries[offset + 4]) | Int(entries[offset + 5]) << 8
+    }
+
+    /// Slot index for key bytes[lo..<hi] with hash h, and the entry offset if present.
+    private func find(_ bytes: [UInt8], _ lo: Int, _ hi: Int, hash h: UInt32) -> (slot: Int, offset: Int?) {
         let mask = slots.count - 1
-        var i = slotIndex(h)
+        var i = Int((h &* PieceTable.multiplier) >> shift)
+        let len = hi - lo
         while true {
             let s = slots[i]
-            if s.length == 0 { return nil }
-            if s.hash == h && Int(s.length) == length {
-                var off = Int(s.offset)
-                var j = start
-                let end = start + length
-                var equal = true
-                while j < end {
-                    if keyBytes[off] != bytes[j] { equal = false; break }
-                    off += 1
-                    j += 1
+            if s == 0 { return (i, nil) }
+            let off = Int(truncatingIfNeeded: s & 0xFFFF_FFFF)
+            if UInt32(truncatingIfNeeded: s >> 32) == h && PieceTable.length(entries, off) == len {
+                var e = off + 6
+                var k = lo
+                while k < hi && entries[e] == bytes[k] {
+                    e += 1
+                    k += 1
                 }
-                if equal { return s.id }
+                if k == hi { return (i, off) }
             }
             i = (i + 1) & mask
         }
     }
 
-    func lookup<C: Collection>(_ key: C) -> Int32? where C.Element == UInt8 {
-        let bytes = Array(key)
-        return lookup(hash: PieceTable.hash(bytes), bytes: bytes, start: 0, length: bytes.count)
+    /// Builds the table for a vocabulary (id = index). Pieces starting with `prefix` are also
+    /// entered, without it, as continuation pieces (with an empty prefix, every piece is).
+    static func build(vocabulary: [String], prefix: [UInt8]) -> PieceTable {
+        // All pieces in one flat byte array, so hashing and comparing index plain arrays.
+        var flat: [UInt8] = []
+        flat.reserveCapacity(vocabulary.count * 8)
+        var bounds = [Int](repeating: 0, count: vocabulary.count + 1)
+        var continuationCount = 0
+        let p = prefix.count
+        for (i, piece) in vocabulary.enumerated() {
+            let lo = flat.count
+            flat.append(contentsOf: piece.utf8)
+            bounds[i + 1] = flat.count
+            if flat.count - lo >= p && flat[lo..<(lo + p)].elementsEqual(prefix) { continuationCount += 1 }
+        }
+        var table = PieceTable(capacityFor: vocabulary.count + continuationCount)
+        for i in 0..<vocabulary.count {
+            let lo = bounds[i], hi = bounds[i + 1]
+            table.insert(flat, lo, hi, continuation: false, id: Int32(i))
+            if hi - lo >= p && flat[lo..<(lo + p)].elementsEqual(prefix) {
+                table.insert(flat, lo + p, hi, continuation: true, id: Int32(i))
+            }
+        }
+        return table
     }
 
-    /// Greedy longest match of a key that is a prefix of `bytes[start..<end]` and ends on a
-    /// UTF-8 scalar boundary. `hashes` is scratch space. Returns (id, byte length) or nil.
-    @inline(__always)
-    func longestPrefixMatch(_ bytes: [UInt8], start: Int, end: Int, hashes: inout [UInt32]) -> (Int32, Int)? {
-        let maxLen = min(end - start, maxKeyLength)
-        if maxLen <= 0 { return nil }
-        if hashes.count < maxLen + 1 { hashes = [UInt32](repeating: 0, count: maxLen + 1) }
-        var h = PieceTable.fnvOffset
-        var k = 0
-        while k < maxLen {
-            h = (h ^ UInt32(bytes[start + k])) &* PieceTable.fnvPrime
-            k += 1
-            hashes[k] = h
+    /// Inserts bytes[lo..<hi] or overwrites its id (the last duplicate wins, as in Hugging
+    /// Face's vocab loading). Keys longer than 65535 bytes are skipped: no word is that long.
+    mutating func insert(_ bytes: [UInt8], _ lo: Int, _ hi: Int, continuation: Bool, id: Int32) {
+        let len = hi - lo
+        guard len > 0 && len <= 0xFFFF else { return }
+        var h = continuation ? PieceTable.continuationSeed : PieceTable.startSeed
+        for k in lo..<hi { h = (h ^ UInt32(bytes[k])) &* PieceTable.prime }
+        let (slot, existing) = find(bytes, lo, hi, hash: h)
+        let bits = UInt32(bitPattern: id)
+        if let off = existing {
+            for k in 0..<4 { entries[off + k] = UInt8(truncatingIfNeeded: bits >> (8 * UInt32(k))) }
+            return
         }
-        var len = maxLen
-        while len > 0 {
-            let next = start + len
-            // Only try ends on scalar boundaries (the next byte is not a continuation byte).
-            if next == end || (bytes[next] & 0xC0) != 0x80 {
-                if let id = lookup(hash: hashes[len], bytes: bytes, start: start, length: len) {
-                    return (id, len)
-                }
-            }
-            len -= 1
+        let off = entries.count
+        entries.append(UInt8(truncatingIfNeeded: bits))
+        entries.append(UInt8(truncatingIfNeeded: bits >> 8))
+        entries.append(UInt8(truncatingIfNeeded: bits >> 16))
+        entries.append(UInt8(truncatingIfNeeded: bits >> 24))
+        entries.append(UInt8(len & 0xFF))
+        entries.append(UInt8(len >> 8))
+        entries.append(contentsOf: bytes[lo..<hi])
+        slots[slot] = UInt64(h) << 32 | UInt64(off)
+        let f = PieceTable.filterIndex(h, filterShift)
+        filter[f >> 6] |= 1 << UInt64(f & 63)
+        if continuation {
+            maxContinuationLength = max(maxContinuationLength, len)
+        } else {
+            maxStartLength = max(maxStartLength, len)
         }
-        return nil
+    }
+
+    /// Id of a word-start piece, or nil (used for special tokens; not on the hot path).
+    func lookup(_ key: String) -> Int32? {
+        let bytes = Array(key.utf8)
+        guard !bytes.isEmpty else { return nil }
+        let (_, off) = find(bytes, 0, bytes.count, hash: PieceTable.hash(bytes, seed: PieceTable.startSeed))
+        return off.map { PieceTable.id(entries, $0) }
     }
 }

@@ -29,13 +29,15 @@ public struct WordPieceTokenizer: Sendable {
     /// Default `maxTokens` of `encode` (DistilBERT IMDB models are evaluated at 384).
     public static let defaultMaxTokens = 384
 
-    let startTable: PieceTable
-    let continuationTable: PieceTable
+    let pieces: PieceTable
     let added: [(bytes: [UInt8], id: Int32)]
+    /// Lead bytes of added tokens (for the non-ASCII path; ASCII ones are in `ascii`).
     let addedFirstByte: [Bool]
-    /// ASCII fast path: 0 append `asciiOut[b]`, 1 drop, 2 split (whitespace), 3 isolate (punctuation).
-    let asciiAction: [UInt8]
-    let asciiOut: [UInt8]
+    let addedNonASCIIStart: Bool
+    /// ASCII fast path, per byte: low 8 bits = normalized byte, bits 8-10 = action
+    /// (0 append, 1 drop, 2 split on whitespace, 3 isolate punctuation), bit 11 = may start
+    /// an added token.
+    let ascii: [UInt16]
     let tables: CharTables
     let normalizerMap: NormalizerMap
 
@@ -58,23 +60,12 @@ public struct WordPieceTokenizer: Sendable {
         self.vocabulary = vocabulary
         self.settings = settings
 
-        var start = PieceTable(capacityFor: vocabulary.count)
-        let prefix = Array(settings.continuingSubwordPrefix.utf8)
-        var continuationCount = 0
-        for piece in vocabulary where piece.utf8.starts(with: prefix) { continuationCount += 1 }
-        var cont = PieceTable(capacityFor: prefix.isEmpty ? 1 : continuationCount)
-        for (i, piece) in vocabulary.enumerated() {
-            let u = piece.utf8
-            start.insert(u, id: Int32(i))
-            if !prefix.isEmpty && u.starts(with: prefix) {
-                cont.insert(u.dropFirst(prefix.count), id: Int32(i))
-            }
-        }
-        startTable = start
-        continuationTable = prefix.isEmpty ? start : cont
+        let table = PieceTable.build(vocabulary: vocabulary, prefix: Array(settings.continuingSubwordPrefix.utf8))
+        pieces = table
+        let start = table
 
         func id(_ token: String, _ role: String) throws -> Int32 {
-            guard let v = start.lookup(token.utf8) else {
+            guard let v = start.lookup(token) else {
                 throw TokenizerError.missingSpecialToken(path: source, token: token, role: role)
             }
             return v
@@ -92,27 +83,28 @@ public struct WordPieceTokenizer: Sendable {
         }
         self.added = added
         addedFirstByte = first
+        addedNonASCIIStart = first[128...].contains(true)
 
         let tables = CharTables.shared
         self.tables = tables
         normalizerMap = NormalizerMap.forSettings(strip: settings.stripAccents, lower: settings.lowercase)
-        var action = [UInt8](repeating: 0, count: 128)
-        var out = [UInt8](repeating: 0, count: 128)
+        var ascii = [UInt16](repeating: 0, count: 128)
         for b in 0..<128 {
             let f = tables.flags(UInt32(b))
-            out[b] = UInt8(b)
+            var out = UInt16(b)
+            var action: UInt16 = 0
             if settings.cleanText && f.contains(.control) {
-                action[b] = 1
+                action = 1
             } else if (settings.cleanText && f.contains(.cleanWhitespace)) || f.contains(.splitWhitespace) {
-                action[b] = 2
+                action = 2
             } else if f.contains(.punctuation) {
-                action[b] = 3
+                action = 3
             } else if settings.lowercase && f.contains(.lowerMap) {
-                out[b] = UInt8(tables.lowerMap[UInt32(b)]![0])
+                out = UInt16(tables.lowerMap[UInt32(b)]![0])
             }
+            ascii[b] = out | action << 8 | (first[b] ? 1 << 11 : 0)
         }
-        asciiAction = action
-        asciiOut = out
+        self.ascii = ascii
     }
 
     /// Tokenizes `text` into `[CLS] pieces [SEP]`, keeping at most `maxTokens` ids (the first
@@ -121,8 +113,7 @@ public struct WordPieceTokenizer: Sendable {
         var run = EncodeRun(tokenizer: self, limit: max(maxTokens, 2) - 2)
         var text = text
         text.makeContiguousUTF8()
-        let bytes = Array(text.utf8)
-        run.encode(bytes)
+        run.run(Array(text.utf8))
         var ids = [Int32]()
         ids.reserveCapacity(run.pieces.count + 2)
         ids.append(clsId)
@@ -132,7 +123,8 @@ public struct WordPieceTokenizer: Sendable {
     }
 }
 
-/// Mutable state of one `encode` call.
+/// Mutable state of one `encode` call. The tokenizer's tables are copied into `let`s so the
+/// hot loops index them directly.
 private struct EncodeRun {
     let tok: WordPieceTokenizer
     let limit: Int
@@ -140,12 +132,28 @@ private struct EncodeRun {
     let chinese: Bool
     let mapMask: CharFlags
     let maxChars: Int
+    let unkId: Int32
+    let ascii: [UInt16]
+    let slots: [UInt64]
+    let entries: [UInt8]
+    let shift: UInt32
+    let filter: [UInt64]
+    let filterShift: UInt32
+    let slotMask: Int
+    let maxStart: Int
+    let maxContinuation: Int
+    let tables: CharTables
+    /// strip_accents is on: NFD's canonical ordering of surviving marks applies.
+    let reorder: Bool
+    /// Byte offset in `word` where the current run of reorderable marks starts, or -1.
+    var runStart = -1
+    /// Ids after [CLS], at most `limit`; `total` counts all of them.
     var pieces: [Int32] = []
     var total = 0
-    var word: [UInt8] = []
+    /// The current word, normalized UTF-8, in word[0..<wordLength].
+    var word: [UInt8]
+    var wordLength = 0
     var wordScalars = 0
-    var wordIds: [Int32] = []
-    var hashes: [UInt32] = []
 
     init(tokenizer: WordPieceTokenizer, limit: Int) {
         tok = tokenizer
@@ -154,71 +162,54 @@ private struct EncodeRun {
         chinese = tokenizer.settings.handleChineseChars
         mapMask = tokenizer.normalizerMap.mask
         maxChars = tokenizer.settings.maxInputCharsPerWord
+        unkId = tokenizer.unkId
+        ascii = tokenizer.ascii
+        slots = tokenizer.pieces.slots
+        entries = tokenizer.pieces.entries
+        shift = tokenizer.pieces.shift
+        filter = tokenizer.pieces.filter
+        filterShift = tokenizer.pieces.filterShift
+        slotMask = tokenizer.pieces.slots.count - 1
+        maxStart = tokenizer.pieces.maxStartLength
+        maxContinuation = tokenizer.pieces.maxContinuationLength
+        tables = tokenizer.tables
+        reorder = tokenizer.settings.stripAccents
         pieces.reserveCapacity(min(limit, 512))
-        word.reserveCapacity(64)
-        wordIds.reserveCapacity(16)
-        hashes = [UInt32](repeating: 0, count: 64)
+        word = [UInt8](repeating: 0, count: 128)
     }
 
-    mutating func encode(_ bytes: [UInt8]) {
+    mutating func run(_ bytes: [UInt8]) {
         let n = bytes.count
-        if tok.added.isEmpty {
-            segment(bytes, 0, n)
-            return
-        }
-        var segStart = 0
         var i = 0
         while i < n {
-            if tok.addedFirstByte[Int(bytes[i])] {
-                // Leftmost-longest match, as aho-corasick MatchKind::LeftmostLongest.
-                var best = -1
-                var bestLen = 0
-                for (k, a) in tok.added.enumerated() where a.bytes.count > bestLen && i + a.bytes.count <= n {
-                    if bytes[i..<(i + a.bytes.count)].elementsEqual(a.bytes) {
-                        best = k
-                        bestLen = a.bytes.count
-                    }
-                }
-                if best >= 0 {
-                    segment(bytes, segStart, i)
-                    emit(tok.added[best].id)
-                    i += bestLen
-                    segStart = i
-                    continue
-                }
-            }
-            i += 1
-        }
-        segment(bytes, segStart, n)
-    }
-
-    @inline(__always)
-    mutating func emit(_ id: Int32) {
-        total += 1
-        if pieces.count < limit { pieces.append(id) }
-    }
-
-    /// Normalizes and pre-tokenizes bytes[lo..<hi], running WordPiece on each word.
-    mutating func segment(_ bytes: [UInt8], _ lo: Int, _ hi: Int) {
-        var i = lo
-        while i < hi {
             let b = bytes[i]
             if b < 0x80 {
-                switch tok.asciiAction[Int(b)] {
+                let e = ascii[Int(b)]
+                if e & 0x800 != 0, let (id, len) = matchAdded(bytes, i) {
+                    flush()
+                    emit(id)
+                    i += len
+                    continue
+                }
+                switch (e >> 8) & 7 {
                 case 0:
-                    word.append(tok.asciiOut[Int(b)])
-                    wordScalars += 1
+                    append(byte: UInt8(truncatingIfNeeded: e))
                 case 1:
                     break
                 case 2:
                     flush()
                 default:
                     flush()
-                    word.append(b)
-                    wordScalars = 1
+                    append(byte: b)
                     flush()
                 }
                 i += 1
+                continue
+            }
+            if tok.addedNonASCIIStart && tok.addedFirstByte[Int(b)], let (id, len) = matchAdded(bytes, i) {
+                flush()
+                emit(id)
+                i += len
                 continue
             }
             let cp: UInt32
@@ -239,10 +230,26 @@ private struct EncodeRun {
         flush()
     }
 
-    /// BertNormalizer on one input scalar: clean_text, handle_chinese_chars, strip_accents, lowercase.
+    /// The added token at bytes[i...], leftmost-longest (aho-corasick MatchKind::LeftmostLongest
+    /// as in HF's AddedVocabulary: the scan reaches i only if nothing matched further left).
+    func matchAdded(_ bytes: [UInt8], _ i: Int) -> (Int32, Int)? {
+        var best: (Int32, Int)? = nil
+        for a in tok.added where a.bytes.count > (best?.1 ?? 0) && i + a.bytes.count <= bytes.count {
+            if bytes[i..<(i + a.bytes.count)].elementsEqual(a.bytes) { best = (a.id, a.bytes.count) }
+        }
+        return best
+    }
+
     @inline(__always)
+    mutating func emit(_ id: Int32) {
+        total += 1
+        if pieces.count < limit { pieces.append(id) }
+    }
+
+    /// BertNormalizer on one non-ASCII input scalar: clean_text, handle_chinese_chars,
+    /// strip_accents, lowercase; then pre-tokenization of the result.
     mutating func scalar(_ cp: UInt32) {
-        let f = tok.tables.flags(cp)
+        let f = tables.flags(cp)
         if clean {
             if f.contains(.control) { return }
             if f.contains(.cleanWhitespace) { flush(); return }
@@ -258,8 +265,28 @@ private struct EncodeRun {
 
     @inline(__always)
     mutating func normalized(_ cp: UInt32, _ f: CharFlags) {
-        if !f.isDisjoint(with: mapMask), let mapped = tok.normalizerMap.map[cp] {
-            for x in mapped { preTokenize(x, tok.tables.flags(x)) }
+        if !f.isDisjoint(with: mapMask) {
+            if cp >= 0xAC00 && cp <= 0xD7A3 && tok.normalizerMap.hangul {
+                // Hangul syllable: NFD is algorithmic (conjoining jamo; lowercase leaves them).
+                let s = cp - 0xAC00
+                preTokenize(0x1100 + s / 588, tables.flags(0x1100 + s / 588))
+                preTokenize(0x1161 + (s % 588) / 28, tables.flags(0x1161 + (s % 588) / 28))
+                if s % 28 != 0 { preTokenize(0x11A7 + s % 28, tables.flags(0x11A7 + s % 28)) }
+                return
+            }
+            if let packed = tok.normalizerMap.map[cp] {
+                let count = Int(packed & 0xFF)
+                if count == 0 && reorder && tables.dropBlockers.contains(cp) { runStart = -1 }
+                var i = Int(packed >> 8)
+                let end = i + count
+                while i < end {
+                    let x = tok.normalizerMap.data[i]
+                    preTokenize(x, tables.flags(x))
+                    i += 1
+                }
+                return
+            }
+            preTokenize(cp, f)
         } else {
             preTokenize(cp, f)
         }
@@ -272,57 +299,160 @@ private struct EncodeRun {
             flush()
         } else if f.contains(.punctuation) {
             flush()
-            append(cp)
+            append(scalar: cp)
             flush()
         } else {
-            append(cp)
+            append(scalar: cp)
         }
     }
 
     @inline(__always)
-    mutating func append(_ cp: UInt32) {
-        if cp < 0x80 {
-            word.append(UInt8(cp))
-        } else if cp < 0x800 {
-            word.append(UInt8(0xC0 | (cp >> 6)))
-            word.append(UInt8(0x80 | (cp & 0x3F)))
-        } else if cp < 0x10000 {
-            word.append(UInt8(0xE0 | (cp >> 12)))
-            word.append(UInt8(0x80 | ((cp >> 6) & 0x3F)))
-            word.append(UInt8(0x80 | (cp & 0x3F)))
-        } else {
-            word.append(UInt8(0xF0 | (cp >> 18)))
-            word.append(UInt8(0x80 | ((cp >> 12) & 0x3F)))
-            word.append(UInt8(0x80 | ((cp >> 6) & 0x3F)))
-            word.append(UInt8(0x80 | (cp & 0x3F)))
-        }
+    mutating func append(byte: UInt8) {
+        runStart = -1
         wordScalars += 1
+        // A word longer than max_input_chars_per_word becomes [UNK]: stop storing its bytes.
+        if wordScalars > maxChars { return }
+        if wordLength == word.count { word.append(contentsOf: repeatElement(0, count: word.count)) }
+        word[wordLength] = byte
+        wordLength += 1
     }
 
-    /// WordPiece on the current word: greedy longest-match-first; any unmatchable rest, or
-    /// more than max_input_chars_per_word scalars, makes the whole word [UNK].
-    mutating func flush() {
-        let n = word.count
-        if n == 0 { return }
-        defer {
-            word.removeAll(keepingCapacity: true)
-            wordScalars = 0
-        }
-        if wordScalars > maxChars {
-            emit(tok.unkId)
+    @inline(__always)
+    mutating func append(scalar cp: UInt32) {
+        if cp < 0x80 {
+            append(byte: UInt8(cp))
             return
         }
-        wordIds.removeAll(keepingCapacity: true)
-        var start = 0
-        while start < n {
-            let table = start == 0 ? tok.startTable : tok.continuationTable
-            guard let (id, len) = table.longestPrefixMatch(word, start: start, end: n, hashes: &hashes) else {
-                emit(tok.unkId)
+        wordScalars += 1
+        if wordScalars > maxChars { return }
+        if wordLength + 4 > word.count { word.append(contentsOf: repeatElement(0, count: word.count)) }
+        if reorder && tables.reorderRange.contains(cp), let k = tables.reorderCCC[cp] {
+            // NFD canonical ordering: a stable sort by combining class within the run.
+            if runStart < 0 { runStart = wordLength }
+            var at = wordLength
+            while at > runStart {
+                var p = at - 1
+                while word[p] & 0xC0 == 0x80 { p -= 1 }
+                guard let prevClass = tables.reorderCCC[decodeScalar(word, p)], prevClass > k else { break }
+                at = p
+            }
+            if at < wordLength {
+                let n = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4
+                var j = wordLength - 1
+                while j >= at {
+                    word[j + n] = word[j]
+                    j -= 1
+                }
+                let end = wordLength + n
+                wordLength = at
+                writeScalar(cp)
+                wordLength = end
                 return
             }
-            wordIds.append(id)
+        } else {
+            runStart = -1
+        }
+        writeScalar(cp)
+    }
+
+    /// Writes the UTF-8 bytes of a non-ASCII scalar at word[wordLength...] (capacity checked by the caller).
+    @inline(__always)
+    mutating func writeScalar(_ cp: UInt32) {
+        if cp < 0x800 {
+            word[wordLength] = UInt8(0xC0 | (cp >> 6))
+            word[wordLength + 1] = UInt8(0x80 | (cp & 0x3F))
+            wordLength += 2
+        } else if cp < 0x10000 {
+            word[wordLength] = UInt8(0xE0 | (cp >> 12))
+            word[wordLength + 1] = UInt8(0x80 | ((cp >> 6) & 0x3F))
+            word[wordLength + 2] = UInt8(0x80 | (cp & 0x3F))
+            wordLength += 3
+        } else {
+            word[wordLength] = UInt8(0xF0 | (cp >> 18))
+            word[wordLength + 1] = UInt8(0x80 | ((cp >> 12) & 0x3F))
+            word[wordLength + 2] = UInt8(0x80 | ((cp >> 6) & 0x3F))
+            word[wordLength + 3] = UInt8(0x80 | (cp & 0x3F))
+            wordLength += 4
+        }
+    }
+
+    func decodeScalar(_ b: [UInt8], _ i: Int) -> UInt32 {
+        let b0 = UInt32(b[i])
+        if b0 < 0x80 { return b0 }
+        if b0 < 0xE0 { return (b0 & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F) }
+        if b0 < 0xF0 { return (b0 & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F) }
+        return (b0 & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
+    }
+
+    /// WordPiece on the current word: greedy longest-match-first (ends on scalar boundaries);
+    /// an unmatchable rest, or more than max_input_chars_per_word scalars, makes it one [UNK].
+    mutating func flush() {
+        let n = wordLength
+        let scalars = wordScalars
+        runStart = -1
+        if scalars == 0 { return }
+        wordLength = 0
+        wordScalars = 0
+        if scalars > maxChars {
+            emit(unkId)
+            return
+        }
+        let savedTotal = total
+        let savedCount = pieces.count
+        var start = 0
+        while start < n {
+            let continuation = start > 0
+            let seed = continuation ? PieceTable.continuationSeed : PieceTable.startSeed
+            var len = min(n - start, continuation ? maxContinuation : maxStart)
+            var found: Int32 = -1
+            while len > 0 {
+                let end = start + len
+                if end == n || word[end] & 0xC0 != 0x80 {
+                    found = lookup(seed: seed, start: start, end: end)
+                    if found >= 0 { break }
+                }
+                len -= 1
+            }
+            if found < 0 {
+                total = savedTotal
+                if pieces.count > savedCount { pieces.removeLast(pieces.count - savedCount) }
+                emit(unkId)
+                return
+            }
+            emit(found)
             start += len
         }
-        for id in wordIds { emit(id) }
+    }
+
+    /// Id of word[start..<end] in the piece table (continuation kind if `seed` says so), or -1.
+    @inline(__always)
+    func lookup(seed: UInt32, start: Int, end: Int) -> Int32 {
+        var h = seed
+        var j = start
+        while j < end {
+            h = (h ^ UInt32(word[j])) &* PieceTable.prime
+            j += 1
+        }
+        let f = PieceTable.filterIndex(h, filterShift)
+        if filter[f >> 6] & (1 << UInt64(f & 63)) == 0 { return -1 }
+        let length = end - start
+        var i = Int((h &* PieceTable.multiplier) >> shift)
+        while true {
+            let s = slots[i]
+            if s == 0 { return -1 }
+            if UInt32(truncatingIfNeeded: s >> 32) == h {
+                let off = Int(truncatingIfNeeded: s & 0xFFFF_FFFF)
+                if PieceTable.length(entries, off) == length {
+                    var e = off + 6
+                    var k = start
+                    while k < end && entries[e] == word[k] {
+                        e += 1
+                        k += 1
+                    }
+                    if k == end { return PieceTable.id(entries, off) }
+                }
+            }
+            i = (i + 1) & slotMask
+        }
     }
 }

@@ -52,11 +52,16 @@ struct Eval: ParsableCommand {
             var n = 0
             for line in try LineReader(path: reference) {
                 n += 1
-                guard let o = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any],
-                      let id = o["id"], let l = o["logits"] as? [NSNumber] else {
+                guard let o = try? JSONParser.parse(bytes: [UInt8](line)), let id = o["id"],
+                      case .array(let values)? = o["logits"]?.value else {
                     fail("\(reference) line \(n): expected {\"id\",\"logits\"}")
                 }
-                refs[jsonText(id)] = l.map(\.floatValue)
+                let logits = values.compactMap { v -> Float? in
+                    if case .number(let s) = v { return Float(s) }
+                    return nil
+                }
+                guard logits.count == values.count else { fail("\(reference) line \(n): logits must be numbers") }
+                refs[id.raw] = logits
             }
         }
         // Read the selected records first so that timing covers only tokenization + inference.

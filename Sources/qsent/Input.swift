@@ -7,6 +7,7 @@ import QsentProtocol
 struct LineReader: Sequence, IteratorProtocol {
     private let handle: FileHandle
     private var buffer = Data()
+    private var start = 0  // index in `buffer` of the next unread byte
     private var eof = false
 
     init(path: String) throws {
@@ -22,16 +23,19 @@ struct LineReader: Sequence, IteratorProtocol {
 
     mutating func next() -> Data? {
         while true {
-            if let nl = buffer.firstIndex(of: 0x0A) {
-                let line = buffer[buffer.startIndex..<nl]
-                buffer.removeSubrange(buffer.startIndex...nl)
-                return Data(line)
+            if let nl = buffer[start...].firstIndex(of: 0x0A) {
+                let line = Data(buffer[start..<nl])
+                start = nl + 1
+                return line
             }
             if eof {
-                guard !buffer.isEmpty else { return nil }
-                defer { buffer.removeAll() }
-                return buffer
+                guard start < buffer.endIndex else { return nil }
+                defer { buffer.removeAll(); start = 0 }
+                return Data(buffer[start...])
             }
+            // Drop what has been consumed, then read more.
+            buffer = Data(buffer[start...])
+            start = 0
             let chunk = handle.readData(ofLength: 1 << 20)
             if chunk.isEmpty { eof = true } else { buffer.append(chunk) }
         }
@@ -53,37 +57,25 @@ enum InputError: Error, CustomStringConvertible {
 }
 
 extension InputRecord {
-    /// Parses one line; `lineNumber` is 1-based, for messages.
+    /// Parses one line with the protocol's strict JSON parser; `lineNumber` is 1-based, for
+    /// messages. The id is kept as its raw JSON text, so it is echoed byte for byte.
     static func parse(_ line: Data, lineNumber: Int) throws -> InputRecord? {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }  // blank line
-        guard let obj = (try? JSONSerialization.jsonObject(with: line, options: [.fragmentsAllowed])) as? [String: Any] else {
-            throw InputError.badLine(lineNumber, "not a JSON object")
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes: [UInt8](line)) } catch {
+            throw InputError.badLine(lineNumber, "\(error)")
         }
-        guard let text = obj["text"] as? String else {
+        guard case .object = value else { throw InputError.badLine(lineNumber, "not a JSON object") }
+        guard case .string(let text)? = value["text"]?.value else {
             throw InputError.badLine(lineNumber, "missing string field \"text\"")
         }
         var label: Int?
-        if let l = obj["label"] {
-            guard let n = l as? NSNumber, !(l is Bool), let i = Int(exactly: n.doubleValue) else {
+        if let l = value["label"] {
+            guard case .number(let literal) = l.value, let i = Int(literal) else {
                 throw InputError.badLine(lineNumber, "\"label\" must be an integer")
             }
             label = i
         }
-        return InputRecord(idJSON: obj["id"].map(jsonText), text: text, label: label)
+        return InputRecord(idJSON: value["id"]?.raw, text: text, label: label)
     }
-}
-
-/// Serializes a JSONSerialization value back to JSON text (for echoing ids).
-func jsonText(_ v: Any) -> String {
-    if let s = v as? String {
-        var w = JSONWriter()
-        w.string(s)
-        return w.text
-    }
-    if v is NSNull { return "null" }
-    if let data = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .sortedKeys]),
-       let s = String(data: data, encoding: .utf8) {
-        return s
-    }
-    return "null"
 }

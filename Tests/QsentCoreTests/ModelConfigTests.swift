@@ -1,5 +1,5 @@
 import Foundation
-@testable import QsentCore
+import QsentCore
 import XCTest
 
 final class ModelConfigTests: XCTestCase {

@@ -1,0 +1,268 @@
+// CKernels micro-benchmark (not a test): int8 GEMM GOPS and fp32 sgemm_nt GFLOPS per ISA for the
+// DistilBERT/BERT layer shapes, single thread and 2 threads (N split at a multiple of 16, as the
+// engine does), plus measured instruction peaks of this machine. Build and run: run.sh.
+#define _GNU_SOURCE
+#include "ckernels.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+// CPU time of the calling thread: excludes time spent descheduled, so figures stay meaningful
+// on a shared, oversubscribed machine (wall-clock medians are printed too).
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+static int cmpd(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+// ---- peaks -------------------------------------------------------------------------------------
+#if defined(__x86_64__)
+#define PEAK_ITERS 4000000L
+__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static double peak_vnni(void) {
+    __m512i a0 = _mm512_set1_epi32(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
+            a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    const __m512i u = _mm512_set1_epi8(3), w = _mm512_set1_epi8(-2);
+    double t0 = cpu_now();
+    for (long i = 0; i < PEAK_ITERS; i++) {
+        a0 = _mm512_dpbusd_epi32(a0, u, w); a1 = _mm512_dpbusd_epi32(a1, u, w);
+        a2 = _mm512_dpbusd_epi32(a2, u, w); a3 = _mm512_dpbusd_epi32(a3, u, w);
+        a4 = _mm512_dpbusd_epi32(a4, u, w); a5 = _mm512_dpbusd_epi32(a5, u, w);
+        a6 = _mm512_dpbusd_epi32(a6, u, w); a7 = _mm512_dpbusd_epi32(a7, u, w);
+        a8 = _mm512_dpbusd_epi32(a8, u, w); a9 = _mm512_dpbusd_epi32(a9, u, w);
+        a10 = _mm512_dpbusd_epi32(a10, u, w); a11 = _mm512_dpbusd_epi32(a11, u, w);
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));
+    }
+    double t = cpu_now() - t0;
+    volatile int sink = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3))) +
+                        _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7))) +
+                        _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
+    (void)sink;
+    return 12.0 * 64 * 2 * PEAK_ITERS / t * 1e-9; // 64 MACs per vpdpbusd zmm
+}
+// The AVX2 kernel's inner step per 8 channels x 4 k: vpsignb, vpmaddubsw, vpmaddwd, vpaddd.
+__attribute__((target("avx2"), noinline)) static double peak_avx2_s8(void) {
+    __m256i acc[8], a[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_set1_epi32(i), a[i] = _mm256_set1_epi8((char)(i - 4));
+    const __m256i u = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    __m256i w = _mm256_set1_epi8(7);
+    double t0 = cpu_now();
+    for (long i = 0; i < PEAK_ITERS / 2; i++) {
+        for (int j = 0; j < 8; j++)
+            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(w, a[j])), ones));
+        __asm__ volatile("" : "+x"(w));
+    }
+    double t = cpu_now() - t0;
+    __m256i s = acc[0];
+    for (int i = 1; i < 8; i++) s = _mm256_add_epi32(s, acc[i]);
+    volatile int sink = _mm256_extract_epi32(s, 0);
+    (void)sink;
+    return 8.0 * 32 * 2 * (PEAK_ITERS / 2) / t * 1e-9;
+}
+__attribute__((target("avx2,fma"), noinline)) static double peak_fma_ymm(void) {
+    __m256 acc[10];
+    for (int i = 0; i < 10; i++) acc[i] = _mm256_set1_ps((float)i);
+    const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(0.001f);
+    double t0 = cpu_now();
+    for (long i = 0; i < PEAK_ITERS; i++)
+        for (int j = 0; j < 10; j++) acc[j] = _mm256_fmadd_ps(acc[j], a, b);
+    double t = cpu_now() - t0;
+    float s = 0;
+    for (int i = 0; i < 10; i++) s += _mm256_cvtss_f32(acc[i]);
+    volatile float sink = s;
+    (void)sink;
+    return 10.0 * 16 * PEAK_ITERS / t * 1e-9;
+}
+__attribute__((target("avx512f"), noinline)) static double peak_fma_zmm(void) {
+    __m512 acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
+    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(0.001f);
+    double t0 = cpu_now();
+    for (long i = 0; i < PEAK_ITERS; i++)
+        for (int j = 0; j < 12; j++) acc[j] = _mm512_fmadd_ps(acc[j], a, b);
+    double t = cpu_now() - t0;
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(acc[i]);
+    volatile float sink = s;
+    (void)sink;
+    return 12.0 * 32 * PEAK_ITERS / t * 1e-9;
+}
+#endif
+
+// ---- GEMM timing -----------------------------------------------------------------------------------
+typedef struct {
+    int kind; // 0 int8 fused (qk_gemm_s8_f32), 1 fp32 sgemm_nt
+    qk_isa isa;
+    int M, N, K, n0, n1, reps;
+    const int8_t *A8, *P;
+    const int32_t *cs;
+    const float *as, *ws, *bias, *Af, *Bf;
+    float *C;
+    pthread_barrier_t *bar;
+    double *times, *cpu;
+} job;
+
+static void run_once(const job *j) {
+    if (j->kind == 0)
+        qk_gemm_s8_f32(j->isa, j->M, j->N, j->K, j->A8, (j->K + 3) / 4 * 4, j->as, j->P, j->cs, j->ws, j->bias,
+                       QK_ACT_NONE, j->C, j->N, j->n0, j->n1);
+    else
+        qk_sgemm_nt(j->isa, j->M, j->N, j->K, j->Af, j->K, j->Bf, j->K, j->bias, QK_ACT_NONE, j->C, j->N, j->n0,
+                    j->n1);
+}
+
+static void *worker(void *arg) {
+    job *j = (job *)arg;
+    for (int r = -1; r < j->reps; r++) { // r = -1: warm-up
+        pthread_barrier_wait(j->bar);
+        double t0 = now(), c0 = cpu_now();
+        run_once(j);
+        double c = cpu_now() - c0;
+        pthread_barrier_wait(j->bar);
+        if (r >= 0) {
+            j->cpu[r] = c;
+            if (j->times) j->times[r] = now() - t0;
+        }
+    }
+    return NULL;
+}
+
+// Median wall seconds per call with `threads` threads splitting [0, N); *cpu gets the median
+// over repeats of the slowest thread's CPU time (the uncontended estimate).
+static double bench(job base, int threads, double *cpu) {
+    int reps = base.reps;
+    double *times = calloc((size_t)reps, sizeof(double));
+    double *ct[2] = {calloc((size_t)reps, sizeof(double)), calloc((size_t)reps, sizeof(double))};
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, (unsigned)threads);
+    job js[2];
+    pthread_t th[2];
+    int split = (base.N / threads + 15) / 16 * 16;
+    for (int t = 0; t < threads; t++) {
+        js[t] = base;
+        js[t].bar = &bar;
+        js[t].n0 = t == 0 ? 0 : split;
+        js[t].n1 = t == threads - 1 ? base.N : split;
+        js[t].times = t == 0 ? times : NULL;
+        js[t].cpu = ct[t];
+    }
+    for (int t = 1; t < threads; t++) pthread_create(&th[t], NULL, worker, &js[t]);
+    worker(&js[0]);
+    for (int t = 1; t < threads; t++) pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&bar);
+    qsort(times, (size_t)reps, sizeof(double), cmpd);
+    double med = times[reps / 2];
+    for (int r = 0; r < reps; r++) ct[0][r] = ct[0][r] > ct[1][r] ? ct[0][r] : ct[1][r];
+    qsort(ct[0], (size_t)reps, sizeof(double), cmpd);
+    *cpu = ct[0][reps / 2];
+    free(times);
+    free(ct[0]);
+    free(ct[1]);
+    return med;
+}
+
+int main(int argc, char **argv) {
+    const int shapes[6][2] = {{384, 384}, {384, 1536}, {1536, 384}, {768, 768}, {768, 3072}, {3072, 768}};
+    const int Ms[3] = {1, 64, 384};
+    int with_scalar = 0, only_k = 0, only_n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--scalar") == 0) with_scalar = 1;
+        else if (strcmp(argv[i], "--shape") == 0 && i + 2 < argc) { only_k = atoi(argv[i + 1]); only_n = atoi(argv[i + 2]); i += 2; }
+        else { fprintf(stderr, "usage: gemm_bench [--scalar] [--shape K N]\n"); return 2; }
+    }
+    qk_isa isas[5];
+    int nisa = 0;
+    for (int i = with_scalar ? 0 : 1; i <= 4; i++)
+        if (qk_isa_supported((qk_isa)i)) isas[nisa++] = (qk_isa)i;
+    if (nisa == 0) isas[nisa++] = QK_ISA_SCALAR;
+
+    printf("# CKernels benchmark; best ISA: %s\n", qk_isa_name(qk_isa_best()));
+    double peak_s8 = 0, peak_f32 = 0;
+#if defined(__x86_64__)
+    if (qk_isa_supported(QK_ISA_AVX512VNNI)) {
+        peak_s8 = peak_vnni();
+        printf("peak vpdpbusd zmm (1 thread): %.1f GOPS\n", peak_s8);
+        peak_f32 = peak_fma_zmm();
+        printf("peak vfmadd zmm  (1 thread): %.1f GFLOPS\n", peak_f32);
+    } else {
+        printf("peak vpdpbusd zmm: not measurable, this CPU/OS has no AVX-512 VNNI\n");
+    }
+    if (qk_isa_supported(QK_ISA_AVX2)) {
+        double p = peak_avx2_s8();
+        printf("peak AVX2 int8 step (vpsignb+vpmaddubsw+vpmaddwd+vpaddd, 1 thread): %.1f GOPS\n", p);
+        double f = peak_fma_ymm();
+        printf("peak vfmadd ymm (1 thread): %.1f GFLOPS\n", f);
+        if (peak_s8 == 0) { peak_s8 = p; peak_f32 = f; }
+    }
+#endif
+    printf("\nGOPS = 2*M*N*K / time, median of repeats; wall = wall clock, cpu = thread CPU time (slowest thread);\n"
+           "%%peak = cpu-1T / peak above (peaks measured with thread CPU time too)\n");
+    printf("%-11s %5s %5s %4s %8s %8s %8s %8s %8s %9s\n", "int8 isa", "K", "N", "M", "wall-1T", "cpu-1T", "%peak",
+           "wall-2T", "cpu-2T", "us-wall1T");
+    for (int s = 0; s < 6; s++) {
+        const int K = shapes[s][0], N = shapes[s][1], Kp = (K + 3) / 4 * 4;
+        if (only_k && (K != only_k || N != only_n)) continue;
+        int8_t *W = malloc((size_t)N * K), *P = malloc(qk_packed_s8_size(N, K)), *A = calloc((size_t)384 * Kp, 1);
+        int32_t *cs = malloc(sizeof(int32_t) * N);
+        float *ws = malloc(sizeof(float) * N), *bias = malloc(sizeof(float) * N), *as = malloc(sizeof(float) * 384);
+        float *C = malloc(sizeof(float) * (size_t)384 * N);
+        for (int i = 0; i < N * K; i++) W[i] = (int8_t)(rand() % 255 - 127);
+        for (int i = 0; i < 384 * Kp; i++) A[i] = (i % Kp) < K ? (int8_t)(rand() % 255 - 127) : 0;
+        for (int i = 0; i < N; i++) { ws[i] = 0.01f; bias[i] = 0.5f; }
+        for (int i = 0; i < 384; i++) as[i] = 0.02f;
+        qk_pack_s8(N, K, W, K, P, cs);
+        for (int mi = 0; mi < 3; mi++)
+            for (int ii = 0; ii < nisa; ii++) {
+                const int M = Ms[mi];
+                const double ops = 2.0 * M * N * K;
+                int reps = (int)(0.3 / (ops / (isas[ii] == QK_ISA_SCALAR ? 3e9 : 1e11)));
+                reps = reps < 5 ? 5 : reps > 2001 ? 2001 : reps;
+                job j = {0, isas[ii], M, N, K, 0, N, reps, A, P, cs, as, ws, bias, NULL, NULL, C, NULL, NULL, NULL};
+                double b1, b2, t1 = bench(j, 1, &b1), t2 = bench(j, 2, &b2);
+                printf("%-11s %5d %5d %4d %8.1f %8.1f %7.1f%% %8.1f %8.1f %9.1f\n", qk_isa_name(isas[ii]), K, N, M,
+                       ops / t1 * 1e-9, ops / b1 * 1e-9, peak_s8 > 0 ? 100.0 * ops / b1 * 1e-9 / peak_s8 : 0.0,
+                       ops / t2 * 1e-9, ops / b2 * 1e-9, t1 * 1e6);
+                fflush(stdout);
+            }
+        free(W); free(P); free(A); free(cs); free(ws); free(bias); free(as); free(C);
+    }
+    printf("\n%-11s %5s %5s %4s %8s %8s %8s %8s %8s %9s\n", "fp32 isa", "K", "N", "M", "wall-1T", "cpu-1T", "%peak",
+           "wall-2T", "cpu-2T", "us-wall1T");
+    for (int s = 0; s < 6; s++) {
+        const int K = shapes[s][0], N = shapes[s][1];
+        if (only_k && (K != only_k || N != only_n)) continue;
+        float *A = malloc(sizeof(float) * (size_t)384 * K), *B = malloc(sizeof(float) * (size_t)N * K);
+        float *C = malloc(sizeof(float) * (size_t)384 * N), *bias = malloc(sizeof(float) * N);
+        for (int i = 0; i < 384 * K; i++) A[i] = (float)(rand() % 200 - 100) * 0.01f;
+        for (int i = 0; i < N * K; i++) B[i] = (float)(rand() % 200 - 100) * 0.01f;
+        for (int i = 0; i < N; i++) bias[i] = 0.1f;
+        for (int mi = 0; mi < 3; mi++)
+            for (int ii = 0; ii < nisa; ii++) {
+                const int M = Ms[mi];
+                const double ops = 2.0 * M * N * K;
+                int reps = (int)(0.3 / (ops / (isas[ii] == QK_ISA_SCALAR ? 2e9 : 4e10)));
+                reps = reps < 5 ? 5 : reps > 2001 ? 2001 : reps;
+                job j = {1, isas[ii], M, N, K, 0, N, reps, NULL, NULL, NULL, NULL, NULL, bias, A, B, C, NULL, NULL, NULL};
+                double b1, b2, t1 = bench(j, 1, &b1), t2 = bench(j, 2, &b2);
+                printf("%-11s %5d %5d %4d %8.1f %8.1f %7.1f%% %8.1f %8.1f %9.1f\n", qk_isa_name(isas[ii]), K, N, M,
+                       ops / t1 * 1e-9, ops / b1 * 1e-9, peak_f32 > 0 ? 100.0 * ops / b1 * 1e-9 / peak_f32 : 0.0,
+                       ops / t2 * 1e-9, ops / b2 * 1e-9, t1 * 1e6);
+                fflush(stdout);
+            }
+        free(A); free(B); free(C); free(bias);
+    }
+    return 0;
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Build the CKernels sources (the same files as the Swift target) with the benchmark driver
+# and run it. Usage: Benchmarks/kernels/run.sh [--scalar] [--shape K N]
+# Compiler: $CC, else clang (what SwiftPM compiles the package with), else cc. gcc 12 keeps
+# some AVX-512 accumulators of the 6x4 VNNI micro-kernel on the stack; clang does not.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+if [ -n "${CC:-}" ]; then cc="$CC"; elif command -v clang >/dev/null 2>&1; then cc=clang; else cc=cc; fi
+echo "# compiler: $cc -O2 ($("$cc" --version | head -1))"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+"$cc" -O2 -std=gnu11 -Wall -I"$root/Sources/CKernels/include" "$root"/Sources/CKernels/*.c \
+    "$here/gemm_bench.c" -lm -lpthread -o "$out/gemm_bench"
+"$out/gemm_bench" "$@"

@@ -1,0 +1,483 @@
+// x86-64 AVX2 + FMA kernels (no VNNI). Compiled with per-function target attributes only.
+//
+// int8 GEMM: pmaddubsw needs an unsigned operand, so use the sign trick:
+//   maddubs(|a| as u8, sign(w, a)) = sum of pairs |a| * (w * sgn a) = sum of pairs a * w
+// |a| <= 128 (a = -128 gives 0x80 = 128 as u8) and |w| <= 127, so a pair sum is at most
+// 2 * 128 * 127 = 32512 < 32767: pmaddubsw never saturates. pmaddwd with ones then widens
+// pairs to int32 (exact). Results are therefore bit-exact with the scalar reference.
+#include "qk_internal.h"
+
+#if defined(QK_HAVE_X86)
+#include <immintrin.h>
+#include <stdlib.h>
+
+#define QK_T __attribute__((target("avx2,fma")))
+#define QK_TI static inline __attribute__((always_inline, target("avx2,fma")))
+
+// ---- vector math ---------------------------------------------------------------------------
+
+QK_TI __m256 gelu8(__m256 v) {
+    __m256 x = _mm256_mul_ps(v, _mm256_set1_ps(QK_SQRT1_2));
+    x = _mm256_min_ps(x, _mm256_set1_ps(4.0f));
+    x = _mm256_max_ps(x, _mm256_set1_ps(-4.0f));
+    __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_fmadd_ps(x2, _mm256_set1_ps(QK_ERF_A13), _mm256_set1_ps(QK_ERF_A11));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A9));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A7));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A5));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A3));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A1));
+    p = _mm256_mul_ps(x, p);
+    __m256 q = _mm256_fmadd_ps(x2, _mm256_set1_ps(QK_ERF_B8), _mm256_set1_ps(QK_ERF_B6));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(QK_ERF_B4));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(QK_ERF_B2));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(QK_ERF_B0));
+    __m256 erf = _mm256_div_ps(p, q);
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v),
+                         _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
+}
+
+QK_TI __m256 act8(__m256 v, qk_act act) {
+    if (act == QK_ACT_GELU) return gelu8(v);
+    if (act == QK_ACT_RELU) return _mm256_max_ps(v, _mm256_setzero_ps());
+    return v;
+}
+
+QK_TI __m256 exp8(__m256 x0) {
+    __m256 x = _mm256_min_ps(x0, _mm256_set1_ps(QK_EXP_HI));
+    x = _mm256_max_ps(x, _mm256_set1_ps(QK_EXP_LO));
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(QK_LOG2E), magic), magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(QK_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(QK_LN2_LO), r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(QK_EXP_P0), r, _mm256_set1_ps(QK_EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(QK_EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(QK_EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(QK_EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(QK_EXP_P5));
+    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    __m256 under = _mm256_cmp_ps(x0, _mm256_set1_ps(QK_EXP_LO), _CMP_LT_OQ);
+    return _mm256_andnot_ps(under, y);
+}
+
+// Lane mask (all-ones int32 lanes) for lanes base+i (i < 8) inside [lo, hi).
+QK_TI __m256i lane_mask(int base, int lo, int hi) {
+    __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i ge = _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(lo - 1));
+    __m256i lt = _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx);
+    return _mm256_and_si256(ge, lt);
+}
+
+// ---- elementwise -----------------------------------------------------------------------------
+
+QK_T void qk_avx2_gelu(size_t n, float *x) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gelu8(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = qk_gelu1(x[i]);
+}
+
+QK_T void qk_avx2_softmax_rows(int M, int N, float *X, int ldx) {
+    for (int m = 0; m < M; m++) {
+        float *x = X + (size_t)m * (size_t)ldx;
+        __m256 vmax = _mm256_set1_ps(-INFINITY);
+        int i = 0;
+        for (; i + 8 <= N; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+        float t[8];
+        _mm256_storeu_ps(t, vmax);
+        float mx = t[0];
+        for (int j = 1; j < 8; j++) mx = t[j] > mx ? t[j] : mx;
+        for (; i < N; i++) mx = x[i] > mx ? x[i] : mx;
+        if (mx == -INFINITY) mx = 0.0f;
+        const __m256 vm = _mm256_set1_ps(mx);
+        __m256 vs = _mm256_setzero_ps();
+        for (i = 0; i + 8 <= N; i += 8) {
+            __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+            _mm256_storeu_ps(x + i, e);
+            vs = _mm256_add_ps(vs, e);
+        }
+        _mm256_storeu_ps(t, vs);
+        float sum = ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+        for (; i < N; i++) {
+            float e = qk_exp_approx(x[i] - mx);
+            x[i] = e;
+            sum += e;
+        }
+        const __m256 inv = _mm256_set1_ps(sum > 0.0f ? 1.0f / sum : 0.0f);
+        for (i = 0; i + 8 <= N; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+        for (; i < N; i++) x[i] *= sum > 0.0f ? 1.0f / sum : 0.0f;
+    }
+}
+
+// ---- quantization (bit-exact with qk_scalar_quantize_rows_s8) ---------------------------------
+
+QK_TI __m256i quant8(__m256 x, __m256 s) {
+    __m256 v = _mm256_div_ps(x, s); // correctly rounded, same as the scalar division
+    v = _mm256_min_ps(v, _mm256_set1_ps(127.0f));
+    v = _mm256_max_ps(v, _mm256_set1_ps(-127.0f));
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 d = _mm256_sub_ps(v, t);
+    __m256 up = _mm256_and_ps(_mm256_cmp_ps(d, _mm256_set1_ps(0.5f), _CMP_GE_OQ), _mm256_set1_ps(1.0f));
+    __m256 dn = _mm256_and_ps(_mm256_cmp_ps(d, _mm256_set1_ps(-0.5f), _CMP_LE_OQ), _mm256_set1_ps(1.0f));
+    t = _mm256_sub_ps(_mm256_add_ps(t, up), dn);
+    return _mm256_cvttps_epi32(t);
+}
+
+QK_T void qk_avx2_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
+                                   float *scale) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int m = 0; m < M; m++) {
+        const float *x = X + (size_t)m * (size_t)ldx;
+        int8_t *q = Q + (size_t)m * (size_t)ldq;
+        __m256 vmax = _mm256_setzero_ps();
+        int k = 0;
+        for (; k + 8 <= K; k += 8) // max(|x|, acc): a NaN |x| keeps acc, like the scalar rule
+            vmax = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + k), absmask), vmax);
+        float t[8];
+        _mm256_storeu_ps(t, vmax);
+        float amax = 0.0f;
+        for (int j = 0; j < 8; j++) amax = t[j] > amax ? t[j] : amax;
+        for (; k < K; k++) {
+            float a = fabsf(x[k]);
+            amax = a > amax ? a : amax;
+        }
+        float s = amax / 127.0f;
+        if (s == 0.0f) s = 1.0f;
+        scale[m] = s;
+        const __m256 vs = _mm256_set1_ps(s);
+        const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        for (k = 0; k + 32 <= K; k += 32) {
+            __m256i a = quant8(_mm256_loadu_ps(x + k), vs), b = quant8(_mm256_loadu_ps(x + k + 8), vs);
+            __m256i c = quant8(_mm256_loadu_ps(x + k + 16), vs), d = quant8(_mm256_loadu_ps(x + k + 24), vs);
+            __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+            __m256i r = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), perm);
+            _mm256_storeu_si256((__m256i *)(q + k), r);
+        }
+        for (; k < K; k++) {
+            float v = x[k] / s;
+            v = v < 127.0f ? v : 127.0f;
+            v = v > -127.0f ? v : -127.0f;
+            float tr = truncf(v), d = v - tr;
+            if (d >= 0.5f) tr += 1.0f;
+            if (d <= -0.5f) tr -= 1.0f;
+            q[k] = (int8_t)(int)tr;
+        }
+        for (k = K; k < ldq; k++) q[k] = 0;
+    }
+}
+
+// ---- int8 GEMM ----------------------------------------------------------------------------------
+
+#define S8_MR 4
+
+// acc[r][h] += A[r] . W[panel channels 8h..8h+7] over nkg groups of 4 k.
+// ib is the row block interleaved per k group: ib[kg][r] = {a[4kg..4kg+3], |a|[4kg..4kg+3]}
+// (8 bytes per row), so the loop needs one activation pointer (no GPR spills).
+QK_TI void s8_kernel(const int R, int nkg, const uint8_t *ib, const int8_t *pw,
+                     __m256i acc[S8_MR][2]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    QK_UNROLL
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (int kg = 0; kg < nkg; kg++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(pw + (size_t)kg * 64));
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(pw + (size_t)kg * 64 + 32));
+        const uint8_t *p = ib + (size_t)kg * 8 * R;
+        QK_UNROLL
+        for (int r = 0; r < R; r++) {
+            int32_t av, uv;
+            memcpy(&av, p + 8 * r, 4);
+            memcpy(&uv, p + 8 * r + 4, 4);
+            const __m256i va = _mm256_set1_epi32(av), vu = _mm256_set1_epi32(uv);
+            __m256i t0 = _mm256_maddubs_epi16(vu, _mm256_sign_epi8(w0, va));
+            __m256i t1 = _mm256_maddubs_epi16(vu, _mm256_sign_epi8(w1, va));
+            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(t0, ones));
+            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(t1, ones));
+        }
+    }
+}
+
+typedef struct {
+    int M, N, Kp, lda, ldc, n0, n1, out_f32;
+    const int8_t *A;
+    const float *ascale, *wscale, *bias;
+    qk_act act;
+    void *C;
+} s8_args;
+
+QK_TI void s8_store(const s8_args *g, int m, int nb, __m256i acc0, __m256i acc1) {
+    const int full = nb >= g->n0 && nb + 16 <= g->n1;
+    __m256i acc[2] = {acc0, acc1};
+    QK_UNROLL
+    for (int h = 0; h < 2; h++) {
+        const int n = nb + 8 * h;
+        if (!full && (n + 8 <= g->n0 || n >= g->n1)) continue;
+        const __m256i mask = full ? _mm256_set1_epi32(-1) : lane_mask(n, g->n0, g->n1);
+        if (g->out_f32) {
+            float *c = (float *)g->C + (size_t)m * (size_t)g->ldc + n;
+            __m256 ws, b = _mm256_setzero_ps();
+            if (full) {
+                ws = _mm256_loadu_ps(g->wscale + n);
+                if (g->bias) b = _mm256_loadu_ps(g->bias + n);
+            } else {
+                ws = _mm256_maskload_ps(g->wscale + n, mask);
+                if (g->bias) b = _mm256_maskload_ps(g->bias + n, mask);
+            }
+            __m256 s = _mm256_mul_ps(_mm256_set1_ps(g->ascale[m]), ws);
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[h]), s);
+            if (g->bias) v = _mm256_add_ps(v, b);
+            v = act8(v, g->act);
+            if (full) _mm256_storeu_ps(c, v);
+            else _mm256_maskstore_ps(c, mask, v);
+        } else {
+            int32_t *c = (int32_t *)g->C + (size_t)m * (size_t)g->ldc + n;
+            if (full) _mm256_storeu_si256((__m256i *)c, acc[h]);
+            else _mm256_maskstore_epi32((int *)c, mask, acc[h]);
+        }
+    }
+}
+
+// One row, two panels at once (GEMV, M = 1): four independent accumulator chains and two
+// weight streams in flight.
+QK_TI void s8_kernel_1x2(int nkg, const uint8_t *ib, const int8_t *pw0, const int8_t *pw1,
+                         __m256i acc[4]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    acc[0] = acc[1] = acc[2] = acc[3] = _mm256_setzero_si256();
+    for (int kg = 0; kg < nkg; kg++) {
+        int32_t av, uv;
+        memcpy(&av, ib + (size_t)kg * 8, 4);
+        memcpy(&uv, ib + (size_t)kg * 8 + 4, 4);
+        const __m256i va = _mm256_set1_epi32(av), vu = _mm256_set1_epi32(uv);
+        const int8_t *w[2] = {pw0 + (size_t)kg * 64, pw1 + (size_t)kg * 64};
+        QK_UNROLL
+        for (int h = 0; h < 4; h++) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)(w[h >> 1] + 32 * (h & 1)));
+            const __m256i t = _mm256_maddubs_epi16(vu, _mm256_sign_epi8(wv, va));
+            acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(t, ones));
+        }
+    }
+}
+
+QK_TI void s8_block(const int R, const s8_args *g, int m0, const uint8_t *ib,
+                    const int8_t *packed, int nb_lo, int nb_hi) {
+    int nb = nb_lo;
+    if (R == 1) {
+        for (; nb + 32 <= nb_hi; nb += 32) {
+            const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
+            __m256i acc[4];
+            s8_kernel_1x2(g->Kp / 4, ib, pw, pw + (size_t)g->Kp * 16, acc);
+            s8_store(g, m0, nb, acc[0], acc[1]);
+            s8_store(g, m0, nb + 16, acc[2], acc[3]);
+        }
+    }
+    for (; nb < nb_hi; nb += 16) {
+        const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
+        __m256i acc[S8_MR][2];
+        s8_kernel(R, g->Kp / 4, ib, pw, acc);
+        QK_UNROLL
+        for (int r = 0; r < R; r++) s8_store(g, m0 + r, nb, acc[r][0], acc[r][1]);
+    }
+}
+
+QK_T void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const float *ascale,
+                          const int8_t *packed, const float *wscale, const float *bias,
+                          qk_act act, void *C, int ldc, int n0, int n1, int out_f32) {
+    const int Kp = QK_ROUND_UP(K, 4);
+    s8_args g = {M, N, Kp, lda, ldc, n0, n1, out_f32, A, ascale, wscale, bias, act, C};
+    uint8_t *ib = (uint8_t *)malloc((size_t)S8_MR * 2 * (size_t)Kp);
+    if (!ib) {
+        qk_scalar_gemm_s8(M, N, K, A, lda, ascale, packed, wscale, bias, act, C, ldc, n0, n1, out_f32);
+        return;
+    }
+    // N chunks whose packed weights stay in L2 (<= ~256 KiB) while every row block uses them.
+    int chunk = (256 * 1024) / (Kp * 16) * 16;
+    if (chunk < 16) chunk = 16;
+    const int first = n0 & ~15;
+    for (int nc = first; nc < n1; nc += chunk) {
+        const int nc_hi = nc + chunk < n1 ? nc + chunk : n1;
+        for (int m0 = 0; m0 < M; m0 += S8_MR) {
+            const int R = M - m0 < S8_MR ? M - m0 : S8_MR;
+            QK_UNROLL
+            for (int r = 0; r < R; r++) { // interleave a and |a| as u8 (abs(-128) = 0x80 = 128)
+                const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
+                for (int kg = 0; kg < Kp / 4; kg++) {
+                    uint8_t *dst = ib + ((size_t)kg * R + r) * 8;
+                    for (int t = 0; t < 4; t++) {
+                        const int v = src[kg * 4 + t];
+                        dst[t] = (uint8_t)v;
+                        dst[4 + t] = (uint8_t)(v < 0 ? -v : v);
+                    }
+                }
+            }
+            switch (R) {
+            case 4: s8_block(4, &g, m0, ib, packed, nc, nc_hi); break;
+            case 3: s8_block(3, &g, m0, ib, packed, nc, nc_hi); break;
+            case 2: s8_block(2, &g, m0, ib, packed, nc, nc_hi); break;
+            default: s8_block(1, &g, m0, ib, packed, nc, nc_hi); break;
+            }
+        }
+    }
+    free(ib);
+}
+
+// ---- fp32 GEMM (NT) ---------------------------------------------------------------------------
+//
+// B rows are packed per block into panels of 16 channels, [k][16] (zero padded past n1), so
+// each k is two ymm loads; A is broadcast. Micro-kernel 6 rows x 16 channels (12 ymm acc).
+
+#define SG_MR 6
+#define SG_KC 256
+#define SG_NC 128
+
+QK_TI void sg_kernel(const int R, int kb, const float *a, int lda, const float *bp, float *c,
+                     int ldc, int nb, int n0, int n1, int first, int last, const float *bias,
+                     qk_act act) {
+    __m256 acc[SG_MR][2];
+    const int full = nb + 16 <= n1;
+    const __m256i m0 = full ? _mm256_set1_epi32(-1) : lane_mask(nb, n0, n1);
+    const __m256i m1 = full ? _mm256_set1_epi32(-1) : lane_mask(nb + 8, n0, n1);
+    QK_UNROLL
+    for (int r = 0; r < R; r++) {
+        if (first) {
+            acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        } else {
+            float *cr = c + (size_t)r * (size_t)ldc + nb;
+            acc[r][0] = _mm256_maskload_ps(cr, m0);
+            acc[r][1] = _mm256_maskload_ps(cr + 8, m1);
+        }
+    }
+    for (int k = 0; k < kb; k++) {
+        const __m256 b0 = _mm256_loadu_ps(bp + (size_t)k * 16);
+        const __m256 b1 = _mm256_loadu_ps(bp + (size_t)k * 16 + 8);
+        QK_UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m256 av = _mm256_broadcast_ss(a + (size_t)r * (size_t)lda + k);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    __m256 bb0 = _mm256_setzero_ps(), bb1 = _mm256_setzero_ps();
+    if (last && bias) {
+        bb0 = _mm256_maskload_ps(bias + nb, m0);
+        bb1 = _mm256_maskload_ps(bias + nb + 8, m1);
+    }
+    QK_UNROLL
+    for (int r = 0; r < R; r++) {
+        __m256 v0 = acc[r][0], v1 = acc[r][1];
+        if (last) {
+            if (bias) {
+                v0 = _mm256_add_ps(v0, bb0);
+                v1 = _mm256_add_ps(v1, bb1);
+            }
+            v0 = act8(v0, act);
+            v1 = act8(v1, act);
+        }
+        float *cr = c + (size_t)r * (size_t)ldc + nb;
+        if (full) {
+            _mm256_storeu_ps(cr, v0);
+            _mm256_storeu_ps(cr + 8, v1);
+        } else {
+            _mm256_maskstore_ps(cr, m0, v0);
+            _mm256_maskstore_ps(cr + 8, m1, v1);
+        }
+    }
+}
+
+// Small M (GEMV-like): dot products straight from B, four channels at a time, no packing
+// (packing B would cost as much as the whole product). B rows stay in L1 across the M rows.
+QK_T void qk_avx2_sgemm_small(int M, int K, const float *A, int lda, const float *B, int ldb,
+                              const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
+    int n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        const float *b0 = B + (size_t)n * (size_t)ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+        for (int m = 0; m < M; m++) {
+            const float *a = A + (size_t)m * (size_t)lda;
+            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            int k = 0;
+            for (; k + 8 <= K; k += 8) {
+                const __m256 av = _mm256_loadu_ps(a + k);
+                s0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b0 + k), s0);
+                s1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b1 + k), s1);
+                s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b2 + k), s2);
+                s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b3 + k), s3);
+            }
+            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+            __m128 v = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+            float t[4];
+            _mm_storeu_ps(t, v);
+            for (; k < K; k++) {
+                t[0] += a[k] * b0[k];
+                t[1] += a[k] * b1[k];
+                t[2] += a[k] * b2[k];
+                t[3] += a[k] * b3[k];
+            }
+            float *c = C + (size_t)m * (size_t)ldc + n;
+            for (int j = 0; j < 4; j++) c[j] = qk_act1(bias ? t[j] + bias[n + j] : t[j], act);
+        }
+    }
+    for (; n < n1; n++) {
+        const float *b = B + (size_t)n * (size_t)ldb;
+        for (int m = 0; m < M; m++) {
+            const float *a = A + (size_t)m * (size_t)lda;
+            __m256 s0 = _mm256_setzero_ps();
+            int k = 0;
+            for (; k + 8 <= K; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+            float t[8];
+            _mm256_storeu_ps(t, s0);
+            float v = ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+            for (; k < K; k++) v += a[k] * b[k];
+            C[(size_t)m * (size_t)ldc + n] = qk_act1(bias ? v + bias[n] : v, act);
+        }
+    }
+}
+
+QK_T void qk_avx2_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                           const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
+    (void)N;
+    if (M < QK_SGEMM_SMALL_M) {
+        qk_avx2_sgemm_small(M, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+        return;
+    }
+    float *bp = (float *)aligned_alloc(64, (size_t)SG_NC * (size_t)(K < SG_KC ? K : SG_KC) * sizeof(float));
+    if (!bp) {
+        qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+        return;
+    }
+    for (int nc = n0; nc < n1; nc += SG_NC) {
+        const int nc_hi = nc + SG_NC < n1 ? nc + SG_NC : n1;
+        for (int kc = 0; kc < K; kc += SG_KC) {
+            const int kb = K - kc < SG_KC ? K - kc : SG_KC;
+            for (int nb = nc; nb < nc_hi; nb += 16) { // pack [k][16]
+                float *p = bp + (size_t)(nb - nc) * kb;
+                for (int j = 0; j < 16; j++) {
+                    if (nb + j < nc_hi) {
+                        const float *b = B + (size_t)(nb + j) * (size_t)ldb + kc;
+                        for (int k = 0; k < kb; k++) p[(size_t)k * 16 + j] = b[k];
+                    } else {
+                        for (int k = 0; k < kb; k++) p[(size_t)k * 16 + j] = 0.0f;
+                    }
+                }
+            }
+            const int first = kc == 0, last = kc + kb >= K;
+            for (int m0 = 0; m0 < M; m0 += SG_MR) {
+                const int R = M - m0 < SG_MR ? M - m0 : SG_MR;
+                const float *a = A + (size_t)m0 * (size_t)lda + kc;
+                float *c = C + (size_t)m0 * (size_t)ldc;
+                for (int nb = nc; nb < nc_hi; nb += 16) {
+                    const float *p = bp + (size_t)(nb - nc) * kb;
+                    switch (R) {
+                    case 6: sg_kernel(6, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act); break;
+                    case 5: sg_kernel(5, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act); break;
+                    case 4: sg_kernel(4, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act); break;
+                    case 3: sg_kernel(3, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act); break;
+                    case 2: sg_kernel(2, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act); break;
+                    default: sg_kernel(1, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act); break;
+                    }
+                }
+            }
+        }
+    }
+    free(bp);
+}
+
+#endif

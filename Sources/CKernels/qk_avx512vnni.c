@@ -1,0 +1,335 @@
+// x86-64 AVX-512 (F/BW/VL) + VNNI kernels. Per-function target attributes only.
+//
+// int8 GEMM with vpdpbusd (u8 x s8): activations are shifted to unsigned, u = a + 128
+// (= a XOR 0x80 as a byte), so   sum u*w = sum a*w + 128 * colsum[n]   and the kernel
+// subtracts 128 * colsum[n]. vpdpbusd adds four u8*s8 products to int32 without saturation
+// (|4 * 255 * 127| = 129540 per step); the int32 result equals the scalar one whenever the
+// true sum fits in int32 (K < 131000 for any inputs). Bit-exact with the scalar reference.
+//
+// NOTE: the development VM for this code exposes no AVX-512 (XCR0 = 0x207), so this file is
+// compile-checked only there; dispatch never runs it where qk_isa_supported() says no.
+#include "qk_internal.h"
+
+#if defined(QK_HAVE_X86) || defined(QK_AVX512_EMULATED)
+#include <stdlib.h>
+
+#if !defined(QK_AVX512_EMULATED)
+#include <immintrin.h>
+#define QK_T __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
+#define QK_TI static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
+#else
+// Test-only build (Tests/CKernelsC/avx512_emulated.sh): the intrinsics come from SIMDe's
+// portable implementations so this file's logic can run on a machine without AVX-512.
+#define QK_T
+#define QK_TI static inline
+#endif
+
+QK_TI __m512 gelu16(__m512 v) {
+    __m512 x = _mm512_mul_ps(v, _mm512_set1_ps(QK_SQRT1_2));
+    x = _mm512_min_ps(x, _mm512_set1_ps(4.0f));
+    x = _mm512_max_ps(x, _mm512_set1_ps(-4.0f));
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_fmadd_ps(x2, _mm512_set1_ps(QK_ERF_A13), _mm512_set1_ps(QK_ERF_A11));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(QK_ERF_A9));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(QK_ERF_A7));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(QK_ERF_A5));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(QK_ERF_A3));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(QK_ERF_A1));
+    p = _mm512_mul_ps(x, p);
+    __m512 q = _mm512_fmadd_ps(x2, _mm512_set1_ps(QK_ERF_B8), _mm512_set1_ps(QK_ERF_B6));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(QK_ERF_B4));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(QK_ERF_B2));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(QK_ERF_B0));
+    __m512 erf = _mm512_div_ps(p, q);
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v),
+                         _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
+QK_TI __m512 act16(__m512 v, qk_act act) {
+    if (act == QK_ACT_GELU) return gelu16(v);
+    if (act == QK_ACT_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
+    return v;
+}
+
+// Mask of lanes base+i (i < 16) inside [lo, hi).
+QK_TI __mmask16 lane_mask16(int base, int lo, int hi) {
+    __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(base),
+                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    return _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(lo)) &
+           _mm512_cmplt_epi32_mask(idx, _mm512_set1_epi32(hi));
+}
+
+// ---- quantization (bit-exact with the scalar reference) --------------------------------------
+
+QK_TI __m128i quant16(__m512 x, __m512 s) {
+    __m512 v = _mm512_div_ps(x, s);
+    v = _mm512_min_ps(v, _mm512_set1_ps(127.0f));
+    v = _mm512_max_ps(v, _mm512_set1_ps(-127.0f));
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 d = _mm512_sub_ps(v, t);
+    __mmask16 up = _mm512_cmp_ps_mask(d, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __mmask16 dn = _mm512_cmp_ps_mask(d, _mm512_set1_ps(-0.5f), _CMP_LE_OQ);
+    t = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.0f));
+    t = _mm512_mask_sub_ps(t, dn, t, _mm512_set1_ps(1.0f));
+    return _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(t));
+}
+
+QK_T void qk_avx512_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
+                                     float *scale) {
+    for (int m = 0; m < M; m++) {
+        const float *x = X + (size_t)m * (size_t)ldx;
+        int8_t *q = Q + (size_t)m * (size_t)ldq;
+        __m512 vmax = _mm512_setzero_ps();
+        int k = 0;
+        for (; k + 16 <= K; k += 16) vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + k)), vmax);
+        if (k < K) {
+            __mmask16 mk = (__mmask16)((1u << (K - k)) - 1);
+            vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + k)), vmax);
+        }
+        float t16[16], amax = 0.0f;
+        _mm512_storeu_ps(t16, vmax);
+        for (int j = 0; j < 16; j++) amax = t16[j] > amax ? t16[j] : amax;
+        float s = amax / 127.0f;
+        if (s == 0.0f) s = 1.0f;
+        scale[m] = s;
+        const __m512 vs = _mm512_set1_ps(s);
+        for (k = 0; k + 16 <= K; k += 16) _mm_storeu_si128((__m128i *)(q + k), quant16(_mm512_loadu_ps(x + k), vs));
+        if (k < K) {
+            __mmask16 mk = (__mmask16)((1u << (K - k)) - 1);
+            _mm_mask_storeu_epi8(q + k, mk, quant16(_mm512_maskz_loadu_ps(mk, x + k), vs));
+        }
+        for (k = K; k < ldq; k++) q[k] = 0;
+    }
+}
+
+// ---- int8 GEMM ---------------------------------------------------------------------------------
+
+#define V_MR 6
+#define V_NP 4 // panels (of 16 channels) per micro-kernel: 6 x 4 = 24 zmm accumulators
+
+typedef struct {
+    int M, N, Kp, lda, ldc, n0, n1, out_f32;
+    const int8_t *A;
+    const float *ascale, *wscale, *bias;
+    const int32_t *colsum;
+    qk_act act;
+    void *C;
+} v_args;
+
+QK_TI void v_kernel(const int R, const int P, const v_args *g, int m0, const uint8_t *ub,
+                    const int8_t *pw, int nb) {
+    const int nkg = g->Kp / 4;
+    const size_t pstride = (size_t)g->Kp * 16;
+    __m512i acc[V_MR][V_NP];
+    QK_UNROLL
+    for (int r = 0; r < R; r++)
+        QK_UNROLL
+        for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_si512();
+    for (int kg = 0; kg < nkg; kg++) {
+        __m512i w[V_NP];
+        QK_UNROLL
+        for (int p = 0; p < P; p++) {
+            w[p] = _mm512_loadu_si512((const void *)(pw + p * pstride + (size_t)kg * 64));
+            _mm_prefetch((const char *)(pw + p * pstride + (size_t)kg * 64 + 1024), _MM_HINT_T0);
+        }
+        QK_UNROLL
+        for (int r = 0; r < R; r++) {
+            int32_t uv; // ub is interleaved: ub[kg][r] = 4 shifted activations of row r
+            memcpy(&uv, ub + ((size_t)kg * R + r) * 4, 4);
+            const __m512i va = _mm512_set1_epi32(uv);
+            QK_UNROLL
+            for (int p = 0; p < P; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], va, w[p]);
+        }
+    }
+    QK_UNROLL
+    for (int p = 0; p < P; p++) {
+        const int n = nb + 16 * p;
+        const int full = n >= g->n0 && n + 16 <= g->n1;
+        const __mmask16 mk = full ? (__mmask16)0xffff : lane_mask16(n, g->n0, g->n1);
+        const __m512i cs = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(mk, g->colsum + n), 7);
+        __m512 ws = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+        if (g->out_f32) {
+            ws = _mm512_maskz_loadu_ps(mk, g->wscale + n);
+            if (g->bias) b = _mm512_maskz_loadu_ps(mk, g->bias + n);
+        }
+        QK_UNROLL
+        for (int r = 0; r < R; r++) {
+            const int m = m0 + r;
+            const __m512i v = _mm512_sub_epi32(acc[r][p], cs);
+            if (g->out_f32) {
+                __m512 s = _mm512_mul_ps(_mm512_set1_ps(g->ascale[m]), ws);
+                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), s);
+                if (g->bias) f = _mm512_add_ps(f, b);
+                f = act16(f, g->act);
+                _mm512_mask_storeu_ps((float *)g->C + (size_t)m * (size_t)g->ldc + n, mk, f);
+            } else {
+                _mm512_mask_storeu_epi32((int32_t *)g->C + (size_t)m * (size_t)g->ldc + n, mk, v);
+            }
+        }
+    }
+}
+
+QK_TI void v_rows(const int R, const v_args *g, int m0, const uint8_t *ub, const int8_t *packed,
+                  int nb_lo, int nb_hi) {
+    int nb = nb_lo;
+    for (; nb + 16 * V_NP <= nb_hi; nb += 16 * V_NP)
+        v_kernel(R, V_NP, g, m0, ub, packed + (size_t)(nb / 16) * (size_t)g->Kp * 16, nb);
+    const int rest = (nb_hi - nb + 15) / 16;
+    const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
+    if (rest == 4) v_kernel(R, 4, g, m0, ub, pw, nb); // 49..63 channels left: last panel partial
+    else if (rest == 3) v_kernel(R, 3, g, m0, ub, pw, nb);
+    else if (rest == 2) v_kernel(R, 2, g, m0, ub, pw, nb);
+    else if (rest == 1) v_kernel(R, 1, g, m0, ub, pw, nb);
+}
+
+QK_T void qk_avx512_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const float *ascale,
+                            const int8_t *packed, const int32_t *colsum, const float *wscale,
+                            const float *bias, qk_act act, void *C, int ldc, int n0, int n1,
+                            int out_f32) {
+    const int Kp = QK_ROUND_UP(K, 4);
+    v_args g = {M, N, Kp, lda, ldc, n0, n1, out_f32, A, ascale, wscale, bias, colsum, act, C};
+    uint8_t *ub = (uint8_t *)malloc((size_t)V_MR * (size_t)Kp);
+    if (!ub) {
+        qk_scalar_gemm_s8(M, N, K, A, lda, ascale, packed, wscale, bias, act, C, ldc, n0, n1, out_f32);
+        return;
+    }
+    int chunk = (384 * 1024) / (Kp * 16 * V_NP) * 16 * V_NP; // ~384 KiB of weights
+    if (chunk < 16 * V_NP) chunk = 16 * V_NP;
+    for (int nc = n0 & ~15; nc < n1; nc += chunk) {
+        const int nc_hi = nc + chunk < n1 ? nc + chunk : n1;
+        for (int m0 = 0; m0 < M; m0 += V_MR) {
+            const int R = M - m0 < V_MR ? M - m0 : V_MR;
+            QK_UNROLL
+            for (int r = 0; r < R; r++) { // u = a + 128 = a ^ 0x80, interleaved [kg][r][4]
+                const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
+                for (int kg = 0; kg < Kp / 4; kg++) {
+                    uint32_t v;
+                    memcpy(&v, src + kg * 4, 4);
+                    v ^= 0x80808080u;
+                    memcpy(ub + ((size_t)kg * R + r) * 4, &v, 4);
+                }
+            }
+            switch (R) {
+            case 6: v_rows(6, &g, m0, ub, packed, nc, nc_hi); break;
+            case 5: v_rows(5, &g, m0, ub, packed, nc, nc_hi); break;
+            case 4: v_rows(4, &g, m0, ub, packed, nc, nc_hi); break;
+            case 3: v_rows(3, &g, m0, ub, packed, nc, nc_hi); break;
+            case 2: v_rows(2, &g, m0, ub, packed, nc, nc_hi); break;
+            default: v_rows(1, &g, m0, ub, packed, nc, nc_hi); break;
+            }
+        }
+    }
+    free(ub);
+}
+
+// ---- fp32 GEMM (NT) ------------------------------------------------------------------------------
+
+#define S_MR 6
+#define S_NP 4
+#define S_KC 256
+#define S_NC 128
+
+QK_TI void s_kernel(const int R, const int P, int kb, const float *a, int lda, const float *bp,
+                    float *c, int ldc, int nb, int n0, int n1, int first, int last,
+                    const float *bias, qk_act act) {
+    __m512 acc[S_MR][S_NP];
+    __mmask16 mk[S_NP];
+    QK_UNROLL
+    for (int p = 0; p < P; p++) {
+        const int n = nb + 16 * p;
+        mk[p] = n + 16 <= n1 ? (__mmask16)0xffff : lane_mask16(n, n0, n1);
+    }
+    QK_UNROLL
+    for (int r = 0; r < R; r++)
+        QK_UNROLL
+        for (int p = 0; p < P; p++)
+            acc[r][p] = first ? _mm512_setzero_ps()
+                              : _mm512_maskz_loadu_ps(mk[p], c + (size_t)r * (size_t)ldc + nb + 16 * p);
+    for (int k = 0; k < kb; k++) {
+        __m512 b[S_NP];
+        QK_UNROLL
+        for (int p = 0; p < P; p++) b[p] = _mm512_loadu_ps(bp + (size_t)p * 16 * kb + (size_t)k * 16);
+        QK_UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m512 av = _mm512_set1_ps(a[(size_t)r * (size_t)lda + k]);
+            QK_UNROLL
+            for (int p = 0; p < P; p++) acc[r][p] = _mm512_fmadd_ps(av, b[p], acc[r][p]);
+        }
+    }
+    QK_UNROLL
+    for (int p = 0; p < P; p++) {
+        const int n = nb + 16 * p;
+        __m512 bb = _mm512_setzero_ps();
+        if (last && bias) bb = _mm512_maskz_loadu_ps(mk[p], bias + n);
+        QK_UNROLL
+        for (int r = 0; r < R; r++) {
+            __m512 v = acc[r][p];
+            if (last) {
+                if (bias) v = _mm512_add_ps(v, bb);
+                v = act16(v, act);
+            }
+            _mm512_mask_storeu_ps(c + (size_t)r * (size_t)ldc + n, mk[p], v);
+        }
+    }
+}
+
+QK_TI void s_rows(const int R, int kb, const float *a, int lda, const float *bp, float *c, int ldc,
+                  int nc, int nc_hi, int n0, int first, int last, const float *bias, qk_act act) {
+    int nb = nc;
+    for (; nb + 16 * S_NP <= nc_hi; nb += 16 * S_NP)
+        s_kernel(R, S_NP, kb, a, lda, bp + (size_t)(nb - nc) * kb, c, ldc, nb, n0, nc_hi, first, last, bias, act);
+    const int rest = (nc_hi - nb + 15) / 16;
+    const float *p = bp + (size_t)(nb - nc) * kb;
+    if (rest == 4) s_kernel(R, 4, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
+    else if (rest == 3) s_kernel(R, 3, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
+    else if (rest == 2) s_kernel(R, 2, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
+    else if (rest == 1) s_kernel(R, 1, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
+}
+
+QK_T void qk_avx512_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                             const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
+    (void)N;
+    if (M < QK_SGEMM_SMALL_M) { // memory-bound: the AVX2 dot-product path (AVX-512 CPUs have AVX2)
+        qk_avx2_sgemm_small(M, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+        return;
+    }
+    float *bp = (float *)aligned_alloc(64, (size_t)S_NC * (size_t)(K < S_KC ? K : S_KC) * sizeof(float));
+    if (!bp) {
+        qk_scalar_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
+        return;
+    }
+    for (int nc = n0; nc < n1; nc += S_NC) {
+        const int nc_hi = nc + S_NC < n1 ? nc + S_NC : n1;
+        for (int kc = 0; kc < K; kc += S_KC) {
+            const int kb = K - kc < S_KC ? K - kc : S_KC;
+            for (int nb = nc; nb < nc_hi; nb += 16) {
+                float *p = bp + (size_t)(nb - nc) * kb;
+                for (int j = 0; j < 16; j++) {
+                    if (nb + j < nc_hi) {
+                        const float *b = B + (size_t)(nb + j) * (size_t)ldb + kc;
+                        for (int k = 0; k < kb; k++) p[(size_t)k * 16 + j] = b[k];
+                    } else {
+                        for (int k = 0; k < kb; k++) p[(size_t)k * 16 + j] = 0.0f;
+                    }
+                }
+            }
+            const int first = kc == 0, last = kc + kb >= K;
+            for (int m0 = 0; m0 < M; m0 += S_MR) {
+                const int R = M - m0 < S_MR ? M - m0 : S_MR;
+                const float *a = A + (size_t)m0 * (size_t)lda + kc;
+                float *c = C + (size_t)m0 * (size_t)ldc;
+                switch (R) {
+                case 6: s_rows(6, kb, a, lda, bp, c, ldc, nc, nc_hi, n0, first, last, bias, act); break;
+                case 5: s_rows(5, kb, a, lda, bp, c, ldc, nc, nc_hi, n0, first, last, bias, act); break;
+                case 4: s_rows(4, kb, a, lda, bp, c, ldc, nc, nc_hi, n0, first, last, bias, act); break;
+                case 3: s_rows(3, kb, a, lda, bp, c, ldc, nc, nc_hi, n0, first, last, bias, act); break;
+                case 2: s_rows(2, kb, a, lda, bp, c, ldc, nc, nc_hi, n0, first, last, bias, act); break;
+                default: s_rows(1, kb, a, lda, bp, c, ldc, nc, nc_hi, n0, first, last, bias, act); break;
+                }
+            }
+        }
+    }
+    free(bp);
+}
+
+#endif

@@ -1,0 +1,187 @@
+// Portable C reference for every kernel. SIMD kernels are tested against these
+// (int8 paths bit-exact). Written so that -O2 auto-vectorizes the simple loops.
+#include "qk_internal.h"
+#include <math.h>
+
+// ---- packing ---------------------------------------------------------------------------
+
+size_t qk_packed_s8_size(int N, int K) {
+    if (N <= 0 || K <= 0) return 0;
+    return (size_t)QK_ROUND_UP(N, 16) * (size_t)QK_ROUND_UP(K, 4);
+}
+
+void qk_pack_s8(int N, int K, const int8_t *W, int ldw, int8_t *packed, int32_t *colsum) {
+    if (N <= 0 || K <= 0) return;
+    const int Kp = QK_ROUND_UP(K, 4), Np = QK_ROUND_UP(N, 16);
+    memset(packed, 0, (size_t)Np * (size_t)Kp);
+    for (int n = 0; n < N; n++) {
+        const int8_t *w = W + (size_t)n * (size_t)ldw;
+        int8_t *panel = packed + (size_t)(n / 16) * (size_t)Kp * 16 + (size_t)(n % 16) * 4;
+        int32_t s = 0;
+        for (int k = 0; k < K; k++) {
+            panel[(size_t)(k / 4) * 64 + (k % 4)] = w[k];
+            s += w[k];
+        }
+        if (colsum) colsum[n] = s;
+    }
+}
+
+// ---- quantization ------------------------------------------------------------------------
+
+// Row scale: amax / 127, or 1 when that is 0 (all-zero row, or a denormal amax whose scale
+// underflows). NaN elements are ignored by the max (the SIMD kernels use the same rule).
+static float row_scale(int K, const float *x) {
+    float amax = 0.0f;
+    for (int k = 0; k < K; k++) {
+        float a = fabsf(x[k]);
+        amax = a > amax ? a : amax;
+    }
+    float s = amax / 127.0f;
+    return s == 0.0f ? 1.0f : s;
+}
+
+// Round half away from zero of v already clamped to [-127, 127]: t = trunc(v), then step
+// away from zero when |v - t| >= 0.5 (v - t is exact in fp32). Identical to roundf().
+static inline int8_t quant1(float x, float s) {
+    float v = x / s;
+    v = v < 127.0f ? v : 127.0f; // NaN -> 127 (matches min_ps(v, 127))
+    v = v > -127.0f ? v : -127.0f;
+    float t = truncf(v);
+    float d = v - t;
+    if (d >= 0.5f) t += 1.0f;
+    if (d <= -0.5f) t -= 1.0f;
+    return (int8_t)(int)t;
+}
+
+void qk_scalar_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
+                                float *scale) {
+    for (int m = 0; m < M; m++) {
+        const float *x = X + (size_t)m * (size_t)ldx;
+        int8_t *q = Q + (size_t)m * (size_t)ldq;
+        float s = row_scale(K, x);
+        scale[m] = s;
+        for (int k = 0; k < K; k++) q[k] = quant1(x[k], s);
+        for (int k = K; k < ldq; k++) q[k] = 0;
+    }
+}
+
+// ---- int8 GEMM (reads the packed layout) ----------------------------------------------------
+
+void qk_scalar_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const float *ascale,
+                       const int8_t *packed, const float *wscale, const float *bias,
+                       qk_act act, void *C, int ldc, int n0, int n1, int out_f32) {
+    (void)N;
+    const int Kp = QK_ROUND_UP(K, 4);
+    for (int m = 0; m < M; m++) {
+        const int8_t *a = A + (size_t)m * (size_t)lda;
+        for (int nb = n0 & ~15; nb < n1; nb += 16) {
+            const int8_t *p = packed + (size_t)(nb / 16) * (size_t)Kp * 16;
+            int32_t acc[16] = {0};
+            for (int kg = 0; kg < Kp / 4; kg++) {
+                const int8_t *pk = p + (size_t)kg * 64;
+                const int8_t *ak = a + kg * 4;
+                for (int j = 0; j < 16; j++)
+                    acc[j] += ak[0] * pk[j * 4 + 0] + ak[1] * pk[j * 4 + 1] +
+                              ak[2] * pk[j * 4 + 2] + ak[3] * pk[j * 4 + 3];
+            }
+            int jlo = n0 > nb ? n0 - nb : 0;
+            int jhi = n1 - nb < 16 ? n1 - nb : 16;
+            if (out_f32) {
+                float *c = (float *)C + (size_t)m * (size_t)ldc;
+                for (int j = jlo; j < jhi; j++) {
+                    int n = nb + j;
+                    float v = (float)acc[j] * (ascale[m] * wscale[n]);
+                    if (bias) v += bias[n];
+                    c[n] = qk_act1(v, act);
+                }
+            } else {
+                int32_t *c = (int32_t *)C + (size_t)m * (size_t)ldc;
+                for (int j = jlo; j < jhi; j++) c[nb + j] = acc[j];
+            }
+        }
+    }
+}
+
+// ---- fp32 GEMM (NT) -------------------------------------------------------------------------
+
+void qk_scalar_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                        const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
+    (void)N;
+    for (int m = 0; m < M; m++) {
+        const float *a = A + (size_t)m * (size_t)lda;
+        float *c = C + (size_t)m * (size_t)ldc;
+        for (int n = n0; n < n1; n++) {
+            const float *b = B + (size_t)n * (size_t)ldb;
+            float s[8] = {0};
+            int k = 0;
+            for (; k + 8 <= K; k += 8)
+                for (int i = 0; i < 8; i++) s[i] += a[k + i] * b[k + i];
+            for (; k < K; k++) s[0] += a[k] * b[k];
+            float v = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+            if (bias) v += bias[n];
+            c[n] = qk_act1(v, act);
+        }
+    }
+}
+
+// ---- elementwise -------------------------------------------------------------------------------
+
+void qk_scalar_gelu(size_t n, float *x) {
+    for (size_t i = 0; i < n; i++) x[i] = qk_gelu1(x[i]);
+}
+
+void qk_scalar_softmax_rows(int M, int N, float *X, int ldx) {
+    for (int m = 0; m < M; m++) {
+        float *x = X + (size_t)m * (size_t)ldx;
+        float mx = -INFINITY;
+        for (int i = 0; i < N; i++) mx = x[i] > mx ? x[i] : mx;
+        if (mx == -INFINITY) mx = 0.0f; // all -inf row: avoid inf - inf
+        float s[8] = {0};
+        int i = 0;
+        for (; i + 8 <= N; i += 8)
+            for (int j = 0; j < 8; j++) {
+                float e = qk_exp_approx(x[i + j] - mx);
+                x[i + j] = e;
+                s[j] += e;
+            }
+        for (; i < N; i++) {
+            float e = qk_exp_approx(x[i] - mx);
+            x[i] = e;
+            s[0] += e;
+        }
+        float sum = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+        float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        for (i = 0; i < N; i++) x[i] *= inv;
+    }
+}
+
+void qk_layernorm(int M, int D, const float *X, int ldx, const float *gamma, const float *beta,
+                  float eps, float *out, int ldo) {
+    for (int m = 0; m < M; m++) {
+        const float *x = X + (size_t)m * (size_t)ldx;
+        float *o = out + (size_t)m * (size_t)ldo;
+        float s[8] = {0};
+        int i = 0;
+        for (; i + 8 <= D; i += 8)
+            for (int j = 0; j < 8; j++) s[j] += x[i + j];
+        for (; i < D; i++) s[0] += x[i];
+        float mean = (((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))) / (float)D;
+        float v[8] = {0};
+        for (i = 0; i + 8 <= D; i += 8)
+            for (int j = 0; j < 8; j++) {
+                float d = x[i + j] - mean;
+                v[j] += d * d;
+            }
+        for (; i < D; i++) {
+            float d = x[i] - mean;
+            v[0] += d * d;
+        }
+        float var = (((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]))) / (float)D;
+        float rstd = 1.0f / sqrtf(var + eps);
+        for (i = 0; i < D; i++) o[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
+    }
+}
+
+void qk_add(size_t n, const float *x, float *y) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}

@@ -1,0 +1,215 @@
+import Foundation
+import QsentCore
+import QsentQuantizer
+import XCTest
+
+/// qsent-quantize refuses bad input with a clear error and never leaves a partial file.
+final class QuantizerInputTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("qsent-qin-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    // A tiny DistilBERT (dim 32, 2 layers, 2 heads, FFN 64) with deterministic weights.
+    static let dim = 32, hidden = 64, layers = 2, vocab = 110, positions = 64
+
+    static func tensors() -> [(String, [Int])] {
+        var t: [(String, [Int])] = [
+            ("distilbert.embeddings.word_embeddings.weight", [vocab, dim]),
+            ("distilbert.embeddings.position_embeddings.weight", [positions, dim]),
+            ("distilbert.embeddings.LayerNorm.weight", [dim]), ("distilbert.embeddings.LayerNorm.bias", [dim]),
+        ]
+        for i in 0..<layers {
+            let p = "distilbert.transformer.layer.\(i)"
+            for l in ["attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"] {
+                t += [("\(p).\(l).weight", [dim, dim]), ("\(p).\(l).bias", [dim])]
+            }
+            t += [("\(p).sa_layer_norm.weight", [dim]), ("\(p).sa_layer_norm.bias", [dim]),
+                  ("\(p).ffn.lin1.weight", [hidden, dim]), ("\(p).ffn.lin1.bias", [hidden]),
+                  ("\(p).ffn.lin2.weight", [dim, hidden]), ("\(p).ffn.lin2.bias", [dim]),
+                  ("\(p).output_layer_norm.weight", [dim]), ("\(p).output_layer_norm.bias", [dim])]
+        }
+        t += [("pre_classifier.weight", [dim, dim]), ("pre_classifier.bias", [dim]),
+              ("classifier.weight", [2, dim]), ("classifier.bias", [2])]
+        return t
+    }
+
+    /// Writes an HF folder; `edit` may change the tensor list (name, shape, dtype) first.
+    func writeModel(_ name: String, arch: String = "DistilBertForSequenceClassification",
+                    edit: (inout [(String, [Int], String)]) -> Void = { _ in }) throws -> URL {
+        let folder = dir.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var list = Self.tensors().map { ($0.0, $0.1, "F32") }
+        edit(&list)
+        var header = "{"
+        var data: [UInt8] = []
+        var rng = SplitMix64(seed: 7)
+        for (i, (n, shape, dtype)) in list.enumerated() {
+            let count = shape.reduce(1, *)
+            let size = dtype == "F32" ? 4 : (dtype == "F16" ? 2 : 8)
+            let begin = data.count
+            for _ in 0..<count {
+                let v = Float(Int(rng.next() % 2001) - 1000) / 10000 + (n.hasSuffix("LayerNorm.weight") || n.hasSuffix("norm.weight") ? 1 : 0)
+                switch dtype {
+                case "F32": withUnsafeBytes(of: v.bitPattern.littleEndian) { data += $0 }
+                case "F16": withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { data += $0 }
+                default: withUnsafeBytes(of: Int64(v * 1000).littleEndian) { data += $0 }
+                }
+            }
+            header += (i > 0 ? "," : "") + "\"\(n)\":{\"dtype\":\"\(dtype)\",\"shape\":\(shape),\"data_offsets\":[\(begin),\(begin + count * size)]}"
+        }
+        header += "}"
+        var file: [UInt8] = []
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { file += $0 }
+        file += Array(header.utf8) + data
+        try Data(file).write(to: folder.appendingPathComponent("model.safetensors"))
+        let config = """
+            {"architectures":["\(arch)"],"model_type":"distilbert","dim":\(Self.dim),"n_layers":\(Self.layers),"n_heads":2,
+             "hidden_dim":\(Self.hidden),"vocab_size":\(Self.vocab),"max_position_embeddings":\(Self.positions),"activation":"gelu",
+             "id2label":{"0":"NEGATIVE","1":"POSITIVE"}}
+            """
+        try Data(config.utf8).write(to: folder.appendingPathComponent("config.json"))
+        var vocab = ["[PAD]"] + (1..<100).map { "[unused\($0)]" } + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        vocab += ["the", "good", "bad", "film", "##s", "."]
+        try Data((vocab.joined(separator: "\n") + "\n").utf8).write(to: folder.appendingPathComponent("vocab.txt"))
+        try Data(#"{"do_lower_case":true}"#.utf8).write(to: folder.appendingPathComponent("tokenizer_config.json"))
+        return folder
+    }
+
+    func expectRefusal(_ folder: URL, containing needle: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try Quantizer.quantize(directory: folder.path, maxTokens: 32), file: file, line: line) { e in
+            XCTAssertTrue("\(e)".contains(needle), "'\(e)' lacks '\(needle)'", file: file, line: line)
+        }
+    }
+
+    func testValidTinyModelQuantizesAndMatchesFP32() throws {
+        let folder = try writeModel("ok")
+        let (model, report) = try Quantizer.quantize(directory: folder.path, maxTokens: 32)
+        XCTAssertEqual(report.tensors.filter { $0.storage == "int8/channel" }.count, 4 * Self.layers + 1)
+        let out = dir.appendingPathComponent("ok.qsent")
+        try AtomicFile.write(try model.blobBytes(), to: out.path, force: false)
+        let fp32 = try Engine(path: folder.path, options: EngineOptions(maxTokens: 32))
+        let int8 = try Engine(path: out.path)
+        XCTAssertEqual(int8.info.maxTokens, 32)
+        let texts = ["the good film", "bad films .", "the the the bad good", ""]
+        XCTAssertEqual(fp32.classify(texts).map(\.tokens), int8.classify(texts).map(\.tokens))
+        for (a, b) in zip(fp32.classify(texts), int8.classify(texts)) {
+            for (x, y) in zip(a.logits, b.logits) { XCTAssertEqual(x, y, accuracy: 0.05) }
+        }
+    }
+
+    func testF16CheckpointIsAccepted() throws {
+        let folder = try writeModel("f16") { list in list = list.map { ($0.0, $0.1, "F16") } }
+        XCTAssertNoThrow(try Quantizer.quantize(directory: folder.path, maxTokens: 32))
+    }
+
+    func testMissingTensor() throws {
+        let folder = try writeModel("missing") { list in list.removeAll { $0.0 == "distilbert.transformer.layer.1.ffn.lin2.weight" } }
+        expectRefusal(folder, containing: "layer.1.ffn.lin2.weight")
+    }
+
+    func testExtraTensor() throws {
+        let folder = try writeModel("extra") { list in list.append(("vocab_projector.weight", [4, 4], "F32")) }
+        expectRefusal(folder, containing: "unexpected tensor 'vocab_projector.weight'")
+    }
+
+    func testMisshapenTensor() throws {
+        let folder = try writeModel("shape") { list in
+            let i = list.firstIndex { $0.0 == "distilbert.transformer.layer.0.attention.q_lin.weight" }!
+            list[i].1 = [Self.dim, Self.dim + 1]
+        }
+        expectRefusal(folder, containing: "expected [32, 32]")
+    }
+
+    func testUnsupportedDType() throws {
+        let folder = try writeModel("dtype") { list in
+            let i = list.firstIndex { $0.0 == "classifier.weight" }!
+            list[i].2 = "I64"
+        }
+        expectRefusal(folder, containing: "must be F32, F16 or BF16")
+    }
+
+    func testUnsupportedArchitecture() throws {
+        let folder = try writeModel("arch", arch: "RobertaForSequenceClassification")
+        expectRefusal(folder, containing: "RobertaForSequenceClassification")
+    }
+
+    func testTruncatedSafetensors() throws {
+        let folder = try writeModel("trunc")
+        let st = folder.appendingPathComponent("model.safetensors")
+        let d = try Data(contentsOf: st)
+        try d.prefix(d.count - 100).write(to: st)
+        expectRefusal(folder, containing: "truncated")
+    }
+
+    func testExistingOutputNeedsForceAndNothingPartialIsLeft() throws {
+        let out = dir.appendingPathComponent("exists.qsent")
+        try Data("precious".utf8).write(to: out)
+        XCTAssertThrowsError(try AtomicFile.write([1, 2, 3], to: out.path, force: false)) { e in
+            XCTAssertTrue("\(e)".contains("--force"), "\(e)")
+        }
+        XCTAssertEqual(try Data(contentsOf: out), Data("precious".utf8))
+        try AtomicFile.write([1, 2, 3], to: out.path, force: true)
+        XCTAssertEqual(try Data(contentsOf: out), Data([1, 2, 3]))
+        // Writing into a missing directory fails cleanly.
+        XCTAssertThrowsError(try AtomicFile.write([1], to: dir.appendingPathComponent("no/such/dir.qsent").path, force: false))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
+        XCTAssertEqual(leftovers, [])
+    }
+
+    /// The command-line tool: non-zero exit, a one-line reason, and no output file.
+    func testCLIRefusesBadInputWithoutPartialFile() throws {
+        let bin = try binary("qsent-quantize")
+        let folder = try writeModel("cli-missing") { list in list.removeAll { $0.0 == "classifier.bias" } }
+        let out = dir.appendingPathComponent("cli.qsent")
+        let (code, err) = try run(bin, [folder.path, "-o", out.path])
+        XCTAssertNotEqual(code, 0)
+        XCTAssertTrue(err.contains("classifier.bias"), err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        let good = try writeModel("cli-ok")
+        XCTAssertEqual(try run(bin, [good.path, "-o", out.path]).0, 0)
+        let (again, msg) = try run(bin, [good.path, "-o", out.path])
+        XCTAssertNotEqual(again, 0)
+        XCTAssertTrue(msg.contains("--force"), msg)
+        XCTAssertEqual(try run(bin, [good.path, "-o", out.path, "--force"]).0, 0)
+    }
+
+    func binary(_ name: String) throws -> String {
+        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
+            let p = b.bundleURL.deletingLastPathComponent().appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        throw XCTSkip("\(name) is not built next to the test bundle; run swift build first")
+    }
+
+    func run(_ exe: String, _ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -112,6 +112,7 @@ final class Server: @unchecked Sendable {
         listener.close(logger: logger)
         let deadline = Sys.monotonicNanos() + UInt64(max(config.ioTimeout, 5) * 2 * 1e9)
         while stats.currentConnections > 0 && Sys.monotonicNanos() < deadline {
+            stateLock.lock(); heartbeat = Sys.monotonicNanos(); stateLock.unlock()  // keep the watchdog fed while draining
             usleep(10_000)
         }
         if stats.currentConnections > 0 {
@@ -156,6 +157,9 @@ final class Server: @unchecked Sendable {
 
     private func acceptLoop(_ listener: Listener) {
         let idleNs = UInt64(config.idleExit * 1e9)
+        stateLock.lock()
+        idleSince = Sys.monotonicNanos()  // the idle clock starts once we serve, not at process start
+        stateLock.unlock()
         while true {
             stateLock.lock()
             heartbeat = Sys.monotonicNanos()
@@ -164,19 +168,21 @@ final class Server: @unchecked Sendable {
                 if listener.ownedPath != nil { acceptBacklog(listener) }
                 return
             }
-            let idle = connections.isEmpty
-            let since = idleSince
             stateLock.unlock()
-            if idleNs > 0 && idle && Sys.monotonicNanos() - since >= idleNs {
-                beginShutdown("idle for \(config.idleExit) s (--idle-exit)")
-                return
-            }
             var fds = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
             let r = poll(&fds, 2, 200)
-            if r <= 0 { continue }
-            if fds[1].revents != 0 { continue }
-            if fds[0].revents == 0 { continue }
+            if r <= 0 || fds[0].revents == 0 {
+                // Idle exit only when nobody is connected and nobody is waiting to connect.
+                stateLock.lock()
+                let idle = connections.isEmpty && !draining
+                let since = idleSince
+                stateLock.unlock()
+                if idleNs > 0 && idle && Sys.monotonicNanos() - since >= idleNs {
+                    beginShutdown("idle for \(config.idleExit) s (--idle-exit)")
+                }
+                continue
+            }
             let cfd = accept(listener.fd, nil, nil)
             if cfd < 0 {
                 let e = errno
@@ -335,7 +341,7 @@ final class Server: @unchecked Sendable {
         guard let interval = SystemdDaemon.watchdogInterval() else { return }
         logger.info("watchdog enabled", metadata: ["interval_s": "\(interval)"])
         let t = Thread { [self] in
-            while !isDraining {
+            while true {  // until the process exits (also while draining)
                 usleep(useconds_t(interval / 2 * 1e6))
                 stateLock.lock()
                 let age = Double(Sys.monotonicNanos() - heartbeat) / 1e9

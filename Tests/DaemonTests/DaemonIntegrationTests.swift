@@ -152,9 +152,11 @@ final class DaemonIntegrationTests: XCTestCase {
     func runConcurrent(_ mode: SocketMode) throws {
         let d = try sharedDaemon(mode)
         let engine = try inProcessEngine()
-        let texts = try TestEnv.reviews(8) + ["short and sweet", "terrible"]
+        let texts = ["short and sweet", "terrible", "a delightful little film with a great cast",
+                     "I walked out after twenty minutes, it was that bad", "meh", "The best thing I have seen this year!",
+                     "Not good, not bad; forgettable.", "Superb acting, weak script."]
         let expected = engine.classify(texts)
-        let clients = 32, perClient = 6
+        let clients = 32, perClient = 4
         let failures = NSLock()
         var problems: [String] = []
         var answered = 0
@@ -360,7 +362,7 @@ final class DaemonIntegrationTests: XCTestCase {
         let c = try d.connect()
         try c.send(#"{"op":"ping"}"#)
         XCTAssertEqual(try c.readLine(timeoutMs: 10_000), #"{"ok":true}"#)
-        let texts = try TestEnv.reviews(40)
+        let texts = try TestEnv.reviews(16) + (0..<24).map { "short text \($0) to drain" }
         var blob = ""
         for (i, t) in texts.enumerated() {
             var w = JSONWriter(); w.raw("{"); w.key("id"); w.number(i); w.key("text"); w.string(t); w.raw("}")
@@ -454,12 +456,9 @@ final class DaemonIntegrationTests: XCTestCase {
         _ = try Sys.withUnixAddress(stale) { bind(fd, $0, $1) }
         Sys.close(fd)
         XCTAssertTrue(FileManager.default.fileExists(atPath: stale))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try TestEnv.qsentd())
-        p.arguments = ["--model", model, "--socket", stale]
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
+        let p = try Child(try TestEnv.qsentd(), ["--model", model, "--socket", stale],
+                          stdoutPath: "/dev/null", stderrPath: "/dev/null")
+        defer { p.signal(SIGTERM); _ = p.wait(timeout: 30) }
         var answered = false
         for _ in 0..<600 where !answered {
             if let c = try? LineConnection(path: stale), (try? c.send(#"{"op":"ping"}"#)) != nil,

@@ -142,7 +142,7 @@ enum SocketMode: String {
 
 /// A running qsentd for one test.
 final class DaemonProcess {
-    let process: Process
+    let process: Child
     let socket: String
     let dir: URL
     let logURL: URL
@@ -154,35 +154,26 @@ final class DaemonProcess {
         dir = try TestEnv.tempDir(tag)
         socket = dir.appendingPathComponent("q.sock").path
         logURL = dir.appendingPathComponent("qsentd.log")
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logURL)
-        process = Process()
-        var env = ProcessInfo.processInfo.environment
-        env["QSENT_SOCKET"] = nil
-        env["QSENT_MODEL"] = nil
-        process.environment = env
         let daemonArgs = ["--model", model, "--threads", "2"] + args
+        let env: [String: String?] = ["QSENT_SOCKET": nil, "QSENT_MODEL": nil]
         switch mode {
         case .activated:
             guard let sa = TestEnv.which("systemd-socket-activate") else {
                 throw XCTSkip("systemd-socket-activate is not installed (package systemd); skipping socket-activation tests")
             }
-            process.executableURL = URL(fileURLWithPath: sa)
-            process.arguments = ["-l", socket, "--fdname=\(QsentDefaults.fdName)", qsentd] + daemonArgs
+            process = try Child(sa, ["-l", socket, "--fdname=\(QsentDefaults.fdName)", qsentd] + daemonArgs, env: env,
+                                stdoutPath: logURL.path, stderrPath: logURL.path)
         case .bound:
-            process.executableURL = URL(fileURLWithPath: qsentd)
-            process.arguments = daemonArgs + ["--socket", socket]
+            process = try Child(qsentd, daemonArgs + ["--socket", socket], env: env,
+                                stdoutPath: logURL.path, stderrPath: logURL.path)
         }
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
     }
 
     /// Waits until the daemon answers a ping (for socket activation the first connection starts it).
     func waitReady(timeout: TimeInterval = 120) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if !process.isRunning { XCTFail("qsentd exited early (status \(process.terminationStatus)):\n\(log)"); throw DaemonTestError.exited }
+            if let st = process.wait(timeout: 0) { XCTFail("qsentd exited early (status \(st)):\n\(log)"); throw DaemonTestError.exited }
             if let c = try? LineConnection(path: socket) {
                 if (try? c.send("{\"op\":\"ping\"}")) != nil, let a = try? c.readLine(timeoutMs: Int32(timeout * 1000)), a == "{\"ok\":true}" {
                     return
@@ -196,20 +187,16 @@ final class DaemonProcess {
 
     var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    func signal(_ sig: Int32) { process.signal(sig) }
 
     /// Waits for exit; returns the status (nil on timeout).
     @discardableResult
-    func waitExit(timeout: TimeInterval = 60) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        return process.isRunning ? nil : process.terminationStatus
-    }
+    func waitExit(timeout: TimeInterval = 60) -> Int32? { process.wait(timeout: timeout) }
 
     func stop() {
         if process.isRunning {
             signal(SIGTERM)
-            if waitExit(timeout: 30) == nil { signal(SIGKILL); process.waitUntilExit() }
+            if waitExit(timeout: 30) == nil { signal(SIGKILL); _ = process.waitForever() }
         }
     }
 
@@ -219,6 +206,64 @@ final class DaemonProcess {
     }
 
     func connect() throws -> LineConnection { try LineConnection(path: socket) }
+}
+
+
+/// A child process started with posix_spawn and reaped with waitpid (Foundation's Process
+/// cannot be used here: with a long-running child its monitor blocks reaping the others).
+final class Child {
+    let pid: pid_t
+    private var status: Int32?
+    private let lock = NSLock()
+
+    /// stdin from `stdinPath` (or /dev/null), stdout and stderr appended to the given files.
+    init(_ path: String, _ args: [String], env: [String: String?] = [:], stdinPath: String? = nil,
+         stdoutPath: String, stderrPath: String, extraFD: (Int32, Int32)? = nil) throws {
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, stdinPath ?? "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, stdoutPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        posix_spawn_file_actions_addopen(&fa, 2, stderrPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        if let (from, to) = extraFD { posix_spawn_file_actions_adddup2(&fa, from, to) }
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        let cEnv = e.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let cArgs = ([path] + args).map { strdup($0) } + [nil]
+        defer { cEnv.forEach { free($0) }; cArgs.forEach { free($0) } }
+        var p: pid_t = 0
+        let r = posix_spawn(&p, path, &fa, nil, cArgs, cEnv)
+        guard r == 0 else { throw SystemCallError("posix_spawn", path, errno: r) }
+        pid = p
+    }
+
+    private func reap(block: Bool) -> Int32? {
+        lock.lock(); defer { lock.unlock() }
+        if let status { return status }
+        var st: Int32 = 0
+        let r = waitpid(pid, &st, block ? 0 : WNOHANG)
+        if r == pid {
+            // Exit code, or 128 + signal like a shell.
+            status = (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+        }
+        return status
+    }
+
+    var isRunning: Bool { reap(block: false) == nil }
+
+    /// Waits up to `timeout` seconds; the exit status, or nil if still running.
+    func wait(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let s = reap(block: false) { return s }
+            usleep(10_000)
+        }
+        return reap(block: false)
+    }
+
+    func waitForever() -> Int32 { reap(block: true)! }
+
+    func signal(_ sig: Int32) { if isRunning { kill(pid, sig) } }
 }
 
 enum DaemonTestError: Error { case exited, timeout, badAnswer(String) }
@@ -319,35 +364,23 @@ final class MiniActivator {
     }
 }
 
-/// Runs a command, returning (status, stdout, stderr).
+/// Runs a command to completion, returning (status, stdout, stderr).
 @discardableResult
-func runTool(_ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil) throws -> (Int32, String, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    var e = ProcessInfo.processInfo.environment
-    for (k, v) in env { e[k] = v }
-    p.environment = e
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let inPipe = Pipe()
-    p.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
-    try p.run()
-    if let stdin {
-        inPipe.fileHandleForWriting.write(Data(stdin.utf8))
-        try? inPipe.fileHandleForWriting.close()
+func runTool(_ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: TimeInterval = 300) throws -> (Int32, String, String) {
+    let dir = try TestEnv.tempDir("tool")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let inPath = dir.appendingPathComponent("in").path, outPath = dir.appendingPathComponent("out").path
+    let errPath = dir.appendingPathComponent("err").path
+    try Data((stdin ?? "").utf8).write(to: URL(fileURLWithPath: inPath))
+    let c = try Child(path, args, env: env.mapValues { Optional($0) }, stdinPath: inPath, stdoutPath: outPath, stderrPath: errPath)
+    guard let status = c.wait(timeout: timeout) else {
+        c.signal(SIGKILL)
+        _ = c.waitForever()
+        throw DaemonTestError.timeout
     }
-    final class Box: @unchecked Sendable { var data = Data() }
-    let outBox = Box()
-    let g = DispatchGroup()
-    g.enter()
-    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); g.leave() }
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    g.wait()
-    let outData = outBox.data
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    return (status, out, err)
 }
 
 /// Parses an answer line, failing the test on non-JSON.

@@ -447,17 +447,7 @@ QK_T void qk_avx2_sgemm_nt(int M, int N, int K, const float *A, int lda, const f
         const int nc_hi = nc + SG_NC < n1 ? nc + SG_NC : n1;
         for (int kc = 0; kc < K; kc += SG_KC) {
             const int kb = K - kc < SG_KC ? K - kc : SG_KC;
-            for (int nb = nc; nb < nc_hi; nb += 16) { // pack [k][16]
-                float *p = bp + (size_t)(nb - nc) * kb;
-                for (int j = 0; j < 16; j++) {
-                    if (nb + j < nc_hi) {
-                        const float *b = B + (size_t)(nb + j) * (size_t)ldb + kc;
-                        for (int k = 0; k < kb; k++) p[(size_t)k * 16 + j] = b[k];
-                    } else {
-                        for (int k = 0; k < kb; k++) p[(size_t)k * 16 + j] = 0.0f;
-                    }
-                }
-            }
+            qk_pack_b16(B, ldb, kc, kb, nc, nc_hi, bp);
             const int first = kc == 0, last = kc + kb >= K;
             for (int m0 = 0; m0 < M; m0 += SG_MR) {
                 const int R = M - m0 < SG_MR ? M - m0 : SG_MR;

@@ -151,4 +151,20 @@ static inline float qk_exp_approx(float x0) {
     return x0 < QK_EXP_LO ? 0.0f : y;
 }
 
+/// Packs rows [nc, nc_hi) x columns [kc, kc + kb) of the fp32 "NT" operand B into panels of
+/// 16 channels laid out [k][16] (zero past nc_hi), the layout every sgemm microkernel reads.
+static inline void qk_pack_b16(const float *B, int ldb, int kc, int kb, int nc, int nc_hi, float *bp) {
+    for (int nb = nc; nb < nc_hi; nb += 16) {
+        float *p = bp + (size_t)(nb - nc) * (size_t)kb;
+        for (int j = 0; j < 16; j++) {
+            if (nb + j < nc_hi) {
+                const float *b = B + (size_t)(nb + j) * (size_t)ldb + kc;
+                for (int k = 0; k < kb; k++) p[(size_t)k * 16 + j] = b[k];
+            } else {
+                for (int k = 0; k < kb; k++) p[(size_t)k * 16 + j] = 0.0f;
+            }
+        }
+    }
+}
+
 #endif

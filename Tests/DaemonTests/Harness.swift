@@ -31,9 +31,9 @@ enum TestEnv {
     static func qsentd() throws -> String { try binDir().appendingPathComponent("qsentd").path }
     static func qsent() throws -> String { try binDir().appendingPathComponent("qsent").path }
 
-    /// The model the daemon tests serve: $QSENT_TEST_MODEL, else the shared HF folder
-    /// (switch to a .qsent blob by setting the variable or changing `defaultModelRelative`).
-    static let defaultModelRelative = "models/distilbert-h384-imdb"
+    /// The model the daemon tests serve: $QSENT_TEST_MODEL (a .qsent blob or an HF folder),
+    /// else the committed int8 blob, which the product ships and which needs nothing from ../shared.
+    static let defaultModel = packageRoot.appendingPathComponent("Models/distilbert-h384-imdb.qsent").path
 
     static var sharedRoot: URL {
         if let env = ProcessInfo.processInfo.environment["QSENT_SHARED"], !env.isEmpty { return URL(fileURLWithPath: env) }
@@ -45,11 +45,10 @@ enum TestEnv {
             guard FileManager.default.fileExists(atPath: m) else { throw XCTSkip("QSENT_TEST_MODEL=\(m) does not exist") }
             return m
         }
-        let m = sharedRoot.appendingPathComponent(defaultModelRelative).path
-        guard FileManager.default.fileExists(atPath: m) else {
-            throw XCTSkip("test model \(m) is absent (set QSENT_SHARED or QSENT_TEST_MODEL); skipping daemon tests")
+        guard FileManager.default.fileExists(atPath: defaultModel) else {
+            throw XCTSkip("test model \(defaultModel) is absent (set QSENT_TEST_MODEL); skipping daemon tests")
         }
-        return m
+        return defaultModel
     }
 
     /// Some IMDB test reviews (shortest-ish first), for realistic inputs.

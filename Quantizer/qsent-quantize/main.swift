@@ -8,13 +8,13 @@ struct QsentQuantize: ParsableCommand {
         commandName: "qsent-quantize",
         abstract: "Quantize a Hugging Face sequence classifier into one int8 .qsent blob.",
         discussion: """
-            HF_DIR holds config.json (DistilBertForSequenceClassification or
-            BertForSequenceClassification), model.safetensors or a sharded
+            HF_DIR holds config.json (DistilBertForSequenceClassification or \
+            BertForSequenceClassification), model.safetensors or a sharded \
             model.safetensors.index.json (F32, F16 or BF16), and tokenizer.json or vocab.txt.
 
-            Linear layers become int8 with one scale per output channel; word embeddings int8 with
-            one scale per row; LayerNorm, biases, position embeddings and the classifier stay FP32.
-            The output is written atomically (temporary file, fsync, rename) and is deterministic.
+            Linear layers become int8 with one scale per output channel; word embeddings int8 with \
+            one scale per row; LayerNorm, biases, position embeddings and the classifier stay FP32. \
+            The output is written atomically (temporary file, fsync, rename) and is deterministic. \
             See docs/FORMAT.md.
             """,
         version: QsentVersion.string

@@ -7,9 +7,9 @@ struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify texts given as arguments, or JSONL {\"id\",\"text\"} from a file or stdin.",
         discussion: """
-            With --model the engine runs in this process; without it the texts go to qsentd.
-            Default output is one human line per text: LABEL score text. --json prints one protocol
-            line per input: {"id":…,"label":…,"label_id":…,"score":…,"logits":[…],"tokens":N,"truncated":…};
+            With --model the engine runs in this process; without it the texts go to qsentd. \
+            Default output is one human line per text: LABEL score text. --json prints one protocol \
+            line per input: {"id":…,"label":…,"label_id":…,"score":…,"logits":[…],"tokens":N,"truncated":…}; \
             "id" is copied from the input, or is the 0-based position for positional texts.
             """
     )

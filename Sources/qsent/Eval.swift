@@ -8,8 +8,8 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a model on labelled JSONL {\"id\",\"label\",\"text\"}: accuracy, cross-entropy, speed.",
         discussion: """
-            Texts run one at a time (batch 1), as a latency-bound client would send them.
-            With --reference FILE (JSONL {"id","logits"}), also reports the largest absolute logit
+            Texts run one at a time (batch 1), as a latency-bound client would send them. \
+            With --reference FILE (JSONL {"id","logits"}), also reports the largest absolute logit \
             difference and the argmax agreement against those logits, matched by id.
             """
     )

@@ -8,9 +8,10 @@ struct Qsent: ParsableCommand {
         commandName: "qsent",
         abstract: "Classify text with a qsent model, in-process or through the qsentd daemon.",
         discussion: """
-            MODEL is a .qsent blob (int8, made by qsent-quantize) or a Hugging Face model folder
-            (config.json + model.safetensors + tokenizer.json or vocab.txt; runs the FP32 reference path).
-            Without --model, classify talks to qsentd over its Unix socket.
+            MODEL is a .qsent blob (int8, made by qsent-quantize) or a Hugging Face model folder \
+            (config.json + model.safetensors + tokenizer.json or vocab.txt), which runs the FP32 \
+            reference path. Without --model, classify talks to qsentd over its Unix socket \
+            (--socket, $QSENT_SOCKET, default /run/qsentd/qsentd.sock).
 
             Environment: QSENT_ISA forces a kernel ISA (scalar, avx2, avx512vnni, neon, neon-dotprod).
             """,

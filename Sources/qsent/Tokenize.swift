@@ -8,7 +8,7 @@ struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tokenize JSONL {\"id\",\"text\"} from stdin exactly as the engine does.",
         discussion: """
-            Writes one line per input: {"id":…,"ids":[…],"n_tokens":N}. "ids" are truncated to
+            Writes one line per input: {"id":…,"ids":[…],"n_tokens":N}. "ids" are truncated to \
             --max-tokens with [CLS] and [SEP] included; "n_tokens" is the untruncated count.
             """
     )

@@ -168,24 +168,27 @@ final class QuantizerInputTests: XCTestCase {
         let bin = try binary("qsent-quantize")
         let folder = try writeModel("cli-missing") { list in list.removeAll { $0.0 == "classifier.bias" } }
         let out = dir.appendingPathComponent("cli.qsent")
-        let (code, err) = try run(bin, [folder.path, "-o", out.path])
+        let (code, err) = try run(bin, [folder.path, "-o", out.path, "--max-tokens", "32"])
         XCTAssertNotEqual(code, 0)
         XCTAssertTrue(err.contains("classifier.bias"), err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
         let good = try writeModel("cli-ok")
-        XCTAssertEqual(try run(bin, [good.path, "-o", out.path]).0, 0)
-        let (again, msg) = try run(bin, [good.path, "-o", out.path])
+        XCTAssertEqual(try run(bin, [good.path, "-o", out.path, "--max-tokens", "32"]).0, 0)
+        let (again, msg) = try run(bin, [good.path, "-o", out.path, "--max-tokens", "32"])
         XCTAssertNotEqual(again, 0)
         XCTAssertTrue(msg.contains("--force"), msg)
-        XCTAssertEqual(try run(bin, [good.path, "-o", out.path, "--force"]).0, 0)
+        XCTAssertEqual(try run(bin, [good.path, "-o", out.path, "--max-tokens", "32", "--force"]).0, 0)
     }
 
+    /// The built tool, next to the test runner (SwiftPM puts products and tests in one folder).
     func binary(_ name: String) throws -> String {
-        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
-            let p = b.bundleURL.deletingLastPathComponent().appendingPathComponent(name).path
+        var dirs = Bundle.allBundles.filter { $0.bundlePath.hasSuffix(".xctest") }.map { $0.bundleURL.deletingLastPathComponent() }
+        dirs.append(URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent())
+        for d in dirs {
+            let p = d.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }
-        throw XCTSkip("\(name) is not built next to the test bundle; run swift build first")
+        throw XCTSkip("\(name) is not built next to the test runner (looked in \(dirs.map(\.path))); run swift build first")
     }
 
     func run(_ exe: String, _ args: [String]) throws -> (Int32, String) {

@@ -485,7 +485,7 @@ def main():
         R["meta"]["rounds768"] = args.rounds768 or args.rounds
         R["load"]["qsent-int8 blob (h768)"] = hyperfine_load(args, args.blob768, max(5, args.load_runs // 2), 2)
     else:
-        notes.append("768-wide geometry skipped (no --blob768/--hf768)")
+        notes.append("768-wide geometry skipped (SKIP_768=1, or no --blob768/--hf768)")
 
     R["meta"]["loadavg_end"] = round(os.getloadavg()[0], 2)
     R["notes"] = notes + [

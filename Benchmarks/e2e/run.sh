@@ -69,7 +69,7 @@ if [ "${SKIP_768:-0}" != 1 ]; then
   extra=(--blob768 "$BLOB768" --hf768 "$R768" --rounds768 "$ROUNDS768" --step768 "$STEP768")
 fi
 
-cmdline="ROUNDS=$ROUNDS ROUNDS768=$ROUNDS768 STEP=$STEP STEP768=$STEP768 PEERS=$PEERS PEER_ROUNDS=$PEER_ROUNDS THREADS=$THREADS LOAD_RUNS=$LOAD_RUNS Benchmarks/e2e/run.sh"
+cmdline="SKIP_768=${SKIP_768:-0} ROUNDS=$ROUNDS ROUNDS768=$ROUNDS768 STEP=$STEP STEP768=$STEP768 PEERS=$PEERS PEER_ROUNDS=$PEER_ROUNDS THREADS=$THREADS LOAD_RUNS=$LOAD_RUNS Benchmarks/e2e/run.sh"
 python3 "$here/e2e.py" --root "$root" --qsent "$bin/qsent" --blob "$BLOB" --hf "$HF" --data "$DATA" \
   --stride 25 --step "$STEP" --threads "$THREADS" --rounds "$ROUNDS" --load-runs "$LOAD_RUNS" \
   --peer-python "$PY" --peers "$PEERS" --peer-rounds "$PEER_ROUNDS" --out "$OUT" --command "$cmdline" "${extra[@]}"

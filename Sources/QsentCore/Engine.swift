@@ -53,6 +53,18 @@ public final class Engine: @unchecked Sendable {
 
     public var config: ModelConfig { forward.weights.config }
 
+    /// The tokenizer of an HF folder or a .qsent blob, with the token limit the model defaults
+    /// to, without loading any weights (`qsent tokenize`).
+    public static func tokenizer(path: String) throws -> (WordPieceTokenizer, defaultMaxTokens: Int) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw EngineError.notFound(path)
+        }
+        if isDir.boolValue { return (try WordPieceTokenizer.load(directory: path), defaultMaxTokens) }
+        let blob = try Blob(path: path)
+        return (try blob.tokenizer(), blob.maxTokens)
+    }
+
     /// Tokenizes as the engine does (truncated to `info.maxTokens`).
     public func encode(_ text: String) -> TokenEncoding {
         tokenizer.encode(text, maxTokens: info.maxTokens)

@@ -11,6 +11,17 @@ struct DaemonOptions: ParsableArguments {
     var socket: String?
 
     var path: String { DaemonClient.resolveSocket(socket) }
+
+    /// Sends one `{"op":…}` request and returns the raw answer line and its parsed value; any
+    /// failure is reported on stderr and becomes the CLI's exit code.
+    func ask(_ op: String) throws -> (line: String, value: JSONValue) {
+        do {
+            let line = try DaemonClient(path: path).request("{\"op\":\"\(op)\"}")
+            return (line, try DaemonClient.checkAnswer(line))
+        } catch {
+            throw ExitCode(reportDaemonError(error))
+        }
+    }
 }
 
 /// Why talking to the daemon failed; `exitCode` and a one-line `description` for the CLI.

@@ -9,13 +9,8 @@ struct Ping: ParsableCommand {
     @OptionGroup var daemon: DaemonOptions
 
     func run() throws {
-        let client = DaemonClient(path: daemon.path)
         let t0 = Date()
-        do {
-            _ = try DaemonClient.checkAnswer(try client.request("{\"op\":\"ping\"}"))
-        } catch {
-            throw ExitCode(reportDaemonError(error))
-        }
+        _ = try daemon.ask("ping")
         print(String(format: "ok %.2f ms", Date().timeIntervalSince(t0) * 1000))
     }
 }
@@ -30,15 +25,7 @@ struct Info: ParsableCommand {
     var json = false
 
     func run() throws {
-        let client = DaemonClient(path: daemon.path)
-        let line: String
-        let v: JSONValue
-        do {
-            line = try client.request("{\"op\":\"info\"}")
-            v = try DaemonClient.checkAnswer(line)
-        } catch {
-            throw ExitCode(reportDaemonError(error))
-        }
+        let (line, v) = try daemon.ask("info")
         if json { print(line); return }
         guard case .object(let members) = v else { return }
         for m in members {
@@ -63,15 +50,7 @@ struct Stats: ParsableCommand {
     var format: Format = .json
 
     func run() throws {
-        let client = DaemonClient(path: daemon.path)
-        let line: String
-        let v: JSONValue
-        do {
-            line = try client.request("{\"op\":\"stats\"}")
-            v = try DaemonClient.checkAnswer(line)
-        } catch {
-            throw ExitCode(reportDaemonError(error))
-        }
+        let (line, v) = try daemon.ask("stats")
         switch format {
         case .json: print(line)
         case .prometheus: print(Self.prometheus(v), terminator: "")

@@ -21,19 +21,11 @@ struct Tokenize: ParsableCommand {
 
     func run() throws {
         let tokenizer: WordPieceTokenizer
-        var limit = maxTokens ?? Engine.defaultMaxTokens
+        let limit: Int
         do {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: model, isDirectory: &isDir) else {
-                throw EngineError.notFound(model)
-            }
-            if isDir.boolValue {
-                tokenizer = try WordPieceTokenizer.load(directory: model)
-            } else {
-                let blob = try Blob(path: model)
-                tokenizer = try blob.tokenizer()
-                limit = maxTokens ?? blob.maxTokens
-            }
+            let (t, modelMax) = try Engine.tokenizer(path: model)
+            tokenizer = t
+            limit = maxTokens ?? modelMax
         } catch {
             fail("\(error)")
         }

@@ -92,9 +92,7 @@ public enum Quantizer {
         step("embeddings.positions")
         var layers: [QuantizedModel.Layer] = []
         for (i, l) in hf.layers.enumerated() {
-            layers.append(QuantizedModel.Layer(
-                qkv: linear("layer.\(i).qkv", l.qkv), out: linear("layer.\(i).out", l.out), attnNorm: l.attnNorm,
-                ffn1: linear("layer.\(i).ffn1", l.ffn1), ffn2: linear("layer.\(i).ffn2", l.ffn2), outNorm: l.outNorm))
+            layers.append(l.map(linear: { role, d in linear(role.section(layer: i), d) }, norm: { $1 }))
         }
         let pre = linear("head.pre", hf.pre)
         reports.append(TensorReport(name: "head.classifier", shape: [hf.classifier.n, hf.classifier.k], storage: "fp32",

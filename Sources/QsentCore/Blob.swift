@@ -14,6 +14,63 @@ public enum BlobFormat {
     public static let alignment = 64
     public static let nameBytes = 48
     public static let maxRank = 4
+
+    /// A little-endian integer field at a fixed byte offset inside the header or a table entry.
+    public struct Field<T: FixedWidthInteger & Sendable>: Sendable {
+        public let offset: Int
+        public var range: Range<Int> { offset..<(offset + MemoryLayout<T>.size) }
+    }
+
+    /// The 64-byte header (docs/FORMAT.md, "Header"): the one description the writer, the
+    /// reader and the tests use.
+    public enum Header {
+        public static let magic = 0..<8
+        public static let version = Field<UInt32>(offset: 8)
+        public static let headerSize = Field<UInt32>(offset: 12)
+        public static let fileSize = Field<UInt64>(offset: 16)
+        public static let sectionCount = Field<UInt32>(offset: 24)
+        public static let entrySize = Field<UInt32>(offset: 28)
+        public static let tableOffset = Field<UInt64>(offset: 32)
+        /// XXH64 of the section table: the blob's identity.
+        public static let tableChecksum = Field<UInt64>(offset: 40)
+        /// XXH64 of `checksummed`.
+        public static let headerChecksum = Field<UInt64>(offset: 48)
+        /// The header bytes covered by `headerChecksum`.
+        public static let checksummed = 0..<48
+    }
+
+    /// One 128-byte section-table entry (docs/FORMAT.md, "Section entry").
+    public enum Entry {
+        /// UTF-8, NUL-padded.
+        public static let name = 0..<BlobFormat.nameBytes
+        public static let dtype = Field<UInt32>(offset: 48)
+        public static let rank = Field<UInt32>(offset: 52)
+        /// Dimension `i` (0..<maxRank); unused dimensions are 0.
+        public static func dimension(_ i: Int) -> Field<UInt64> { Field(offset: 56 + 8 * i) }
+        /// From the start of the file; a multiple of `alignment`.
+        public static let offset = Field<UInt64>(offset: 88)
+        public static let size = Field<UInt64>(offset: 96)
+        public static let checksum = Field<UInt64>(offset: 104)
+    }
+
+    /// Byte offset of section-table entry `i` from the start of the file.
+    public static func entryOffset(_ i: Int) -> Int { headerSize + i * entrySize }
+
+    /// Rounds up to the section alignment.
+    static func aligned(_ x: Int) -> Int { (x + alignment - 1) / alignment * alignment }
+
+    /// Writes `value` little-endian into `bytes` at `field` (relative to `base`).
+    static func put<T>(_ bytes: inout [UInt8], _ field: Field<T>, _ value: T, base: Int = 0) {
+        var v = value.littleEndian
+        withUnsafeBytes(of: &v) { bytes.replaceSubrange(field.range.lowerBound + base..<field.range.upperBound + base, with: $0) }
+    }
+}
+
+extension MappedFile {
+    /// Reads a header or entry field; `base` is the offset of the header (0) or of the entry.
+    func load<T>(_ field: BlobFormat.Field<T>, base: Int = 0) -> T {
+        loadLE(T.self, at: base + field.offset)
+    }
 }
 
 /// Element type of a section.
@@ -89,6 +146,14 @@ enum BlobNames {
     static let positions = "embeddings.positions"
     static let embedNorm = "embeddings.norm"
     static func layer(_ i: Int) -> String { "layer.\(i)" }
+}
+
+extension LayerTensor {
+    /// Section-name prefix of this tensor of layer `i`: `layer.{i}.qkv`, `layer.{i}.attn_norm`…
+    public func section(layer i: Int) -> String { "\(BlobNames.layer(i)).\(blobName)" }
+}
+
+extension BlobNames {
     static let pre = "head.pre"
     static let classifier = "head.classifier"
 }
@@ -127,48 +192,42 @@ public struct BlobWriter {
     }
 
     public func serialize() -> [UInt8] {
-        func align(_ x: Int) -> Int { (x + BlobFormat.alignment - 1) / BlobFormat.alignment * BlobFormat.alignment }
+        typealias H = BlobFormat.Header
+        typealias E = BlobFormat.Entry
         let tableOffset = BlobFormat.headerSize
-        var offset = align(tableOffset + sections.count * BlobFormat.entrySize)
+        var offset = BlobFormat.aligned(BlobFormat.entryOffset(sections.count))
         var table: [UInt8] = []
         var layout: [Int] = []
         for s in sections {
             layout.append(offset)
             var e = [UInt8](repeating: 0, count: BlobFormat.entrySize)
             let name = Array(s.name.utf8)
-            e.replaceSubrange(0..<name.count, with: name)
-            put32(&e, 48, s.dtype.rawValue)
-            put32(&e, 52, UInt32(s.shape.count))
-            for (i, d) in s.shape.enumerated() { put64(&e, 56 + 8 * i, UInt64(d)) }
-            put64(&e, 88, UInt64(offset))
-            put64(&e, 96, UInt64(s.bytes.count))
-            put64(&e, 104, XXH64.hash(s.bytes))
+            e.replaceSubrange(E.name.lowerBound..<(E.name.lowerBound + name.count), with: name)
+            BlobFormat.put(&e, E.dtype, s.dtype.rawValue)
+            BlobFormat.put(&e, E.rank, UInt32(s.shape.count))
+            for (i, d) in s.shape.enumerated() { BlobFormat.put(&e, E.dimension(i), UInt64(d)) }
+            BlobFormat.put(&e, E.offset, UInt64(offset))
+            BlobFormat.put(&e, E.size, UInt64(s.bytes.count))
+            BlobFormat.put(&e, E.checksum, XXH64.hash(s.bytes))
             table += e
-            offset = align(offset + s.bytes.count)
+            offset = BlobFormat.aligned(offset + s.bytes.count)
         }
-        let fileSize = layout.last.map { _ in align(layout.last! + sections.last!.bytes.count) } ?? align(tableOffset)
+        let fileSize = BlobFormat.aligned(layout.last.map { $0 + sections.last!.bytes.count } ?? tableOffset)
         var out = [UInt8](repeating: 0, count: fileSize)
         var h = [UInt8](repeating: 0, count: BlobFormat.headerSize)
-        h.replaceSubrange(0..<8, with: BlobFormat.magic)
-        put32(&h, 8, BlobFormat.version)
-        put32(&h, 12, UInt32(BlobFormat.headerSize))
-        put64(&h, 16, UInt64(fileSize))
-        put32(&h, 24, UInt32(sections.count))
-        put32(&h, 28, UInt32(BlobFormat.entrySize))
-        put64(&h, 32, UInt64(tableOffset))
-        put64(&h, 40, XXH64.hash(table))
-        put64(&h, 48, XXH64.hash(Array(h[0..<48])))
+        h.replaceSubrange(H.magic, with: BlobFormat.magic)
+        BlobFormat.put(&h, H.version, BlobFormat.version)
+        BlobFormat.put(&h, H.headerSize, UInt32(BlobFormat.headerSize))
+        BlobFormat.put(&h, H.fileSize, UInt64(fileSize))
+        BlobFormat.put(&h, H.sectionCount, UInt32(sections.count))
+        BlobFormat.put(&h, H.entrySize, UInt32(BlobFormat.entrySize))
+        BlobFormat.put(&h, H.tableOffset, UInt64(tableOffset))
+        BlobFormat.put(&h, H.tableChecksum, XXH64.hash(table))
+        BlobFormat.put(&h, H.headerChecksum, XXH64.hash(Array(h[H.checksummed])))
         out.replaceSubrange(0..<BlobFormat.headerSize, with: h)
         out.replaceSubrange(tableOffset..<(tableOffset + table.count), with: table)
         for (s, o) in zip(sections, layout) { out.replaceSubrange(o..<(o + s.bytes.count), with: s.bytes) }
         return out
-    }
-
-    private func put32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) {
-        for i in 0..<4 { b[at + i] = UInt8((v >> (8 * UInt32(i))) & 0xFF) }
-    }
-    private func put64(_ b: inout [UInt8], _ at: Int, _ v: UInt64) {
-        for i in 0..<8 { b[at + i] = UInt8((v >> (8 * UInt64(i))) & 0xFF) }
     }
 }
 
@@ -196,13 +255,15 @@ extension BlobWriter {
 /// section's bounds, alignment, type and shape, and every section's checksum; weights are then
 /// used in place from the read-only mapping (nothing is copied).
 public final class Blob: @unchecked Sendable {
-    struct Section {
-        let name: String
-        let dtype: BlobDType
-        let shape: [Int]
-        let offset: Int
-        let size: Int
-        let checksum: UInt64
+    /// One verified entry of the section table.
+    public struct Section: Sendable {
+        public let name: String
+        public let dtype: BlobDType
+        public let shape: [Int]
+        /// Byte offset of the data from the start of the file.
+        public let offset: Int
+        public let size: Int
+        public let checksum: UInt64
     }
 
     public let path: String
@@ -212,6 +273,9 @@ public final class Blob: @unchecked Sendable {
     public let checksum: UInt64
     let sections: [String: Section]
 
+    /// The section table, in file order.
+    public var sectionTable: [Section] { sections.values.sorted { $0.offset < $1.offset } }
+
     public var modelName: String { meta.modelName }
     public var maxTokens: Int { meta.maxTokens }
     public var checksumHex: String {
@@ -219,16 +283,17 @@ public final class Blob: @unchecked Sendable {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 
-    public init(path: String, verify: Bool = true) throws {
+    public init(path: String) throws {
+        typealias H = BlobFormat.Header
+        typealias E = BlobFormat.Entry
         self.path = path
         let f = try MappedFile(path: path)
         file = f
-        guard f.count >= BlobFormat.headerSize, Array(f.slice(0..<8)) == BlobFormat.magic else {
+        guard f.count >= BlobFormat.headerSize, Array(f.slice(H.magic)) == BlobFormat.magic else {
             throw BlobError.notABlob(path: path)
         }
-        let version = f.loadLE(UInt32.self, at: 8)
-        let headerHash = f.loadLE(UInt64.self, at: 48)
-        guard XXH64.hash(f.slice(0..<48)) == headerHash else {
+        let version = f.load(H.version)
+        guard XXH64.hash(f.slice(H.checksummed)) == f.load(H.headerChecksum) else {
             if version > BlobFormat.version { throw BlobError.newerVersion(path: path, version: version) }
             throw BlobError.corruptHeader(path: path, problem: "header checksum mismatch")
         }
@@ -236,56 +301,55 @@ public final class Blob: @unchecked Sendable {
         guard version == BlobFormat.version else {
             throw BlobError.corruptHeader(path: path, problem: "unknown version \(version)")
         }
-        let fileSize = f.loadLE(UInt64.self, at: 16)
+        let fileSize = f.load(H.fileSize)
         guard fileSize == UInt64(f.count) else {
             if fileSize > UInt64(f.count) { throw BlobError.truncated(path: path, expected: fileSize, actual: f.count) }
             throw BlobError.corruptHeader(path: path, problem: "file is \(f.count) bytes, header says \(fileSize)")
         }
-        guard f.loadLE(UInt32.self, at: 12) == UInt32(BlobFormat.headerSize),
-              f.loadLE(UInt32.self, at: 28) == UInt32(BlobFormat.entrySize) else {
+        guard f.load(H.headerSize) == UInt32(BlobFormat.headerSize),
+              f.load(H.entrySize) == UInt32(BlobFormat.entrySize) else {
             throw BlobError.corruptHeader(path: path, problem: "unexpected header or entry size")
         }
-        let count = Int(f.loadLE(UInt32.self, at: 24))
-        let tableOffset = f.loadLE(UInt64.self, at: 32)
+        let count = Int(f.load(H.sectionCount))
+        let tableOffset = f.load(H.tableOffset)
         guard tableOffset == UInt64(BlobFormat.headerSize), count > 0, count < 100_000,
-              BlobFormat.headerSize + count * BlobFormat.entrySize <= f.count else {
+              BlobFormat.entryOffset(count) <= f.count else {
             throw BlobError.corruptHeader(path: path, problem: "section table out of range")
         }
-        let table = f.slice(BlobFormat.headerSize..<(BlobFormat.headerSize + count * BlobFormat.entrySize))
-        let tableHash = XXH64.hash(table)
-        guard tableHash == f.loadLE(UInt64.self, at: 40) else {
+        let dataStart = BlobFormat.entryOffset(count)
+        let tableHash = XXH64.hash(f.slice(BlobFormat.headerSize..<dataStart))
+        guard tableHash == f.load(H.tableChecksum) else {
             throw BlobError.corruptHeader(path: path, problem: "section table checksum mismatch")
         }
         checksum = tableHash
 
         var sections: [String: Section] = [:]
         var ranges: [(Int, Int, String)] = []
-        let dataStart = BlobFormat.headerSize + count * BlobFormat.entrySize
         for i in 0..<count {
-            let at = BlobFormat.headerSize + i * BlobFormat.entrySize
-            let nameBytes = Array(f.slice(at..<(at + BlobFormat.nameBytes))).prefix { $0 != 0 }
+            let at = BlobFormat.entryOffset(i)
+            let nameBytes = Array(f.slice((at + E.name.lowerBound)..<(at + E.name.upperBound))).prefix { $0 != 0 }
             guard let name = String(validating: nameBytes, as: UTF8.self), !name.isEmpty else {
                 throw BlobError.corruptHeader(path: path, problem: "section \(i) has no valid name")
             }
-            guard let dtype = BlobDType(rawValue: f.loadLE(UInt32.self, at: at + 48)) else {
+            guard let dtype = BlobDType(rawValue: f.load(E.dtype, base: at)) else {
                 throw BlobError.badSection(path: path, section: name, problem: "unknown element type")
             }
-            let rank = Int(f.loadLE(UInt32.self, at: at + 52))
+            let rank = Int(f.load(E.rank, base: at))
             guard rank <= BlobFormat.maxRank else {
                 throw BlobError.badSection(path: path, section: name, problem: "rank \(rank) > \(BlobFormat.maxRank)")
             }
             var shape: [Int] = []
             var elements: UInt64 = 1
             for r in 0..<rank {
-                let d = f.loadLE(UInt64.self, at: at + 56 + 8 * r)
+                let d = f.load(E.dimension(r), base: at)
                 guard d < (1 << 40) else { throw BlobError.badSection(path: path, section: name, problem: "dimension too large") }
                 let (p, o) = elements.multipliedReportingOverflow(by: d)
                 guard !o else { throw BlobError.badSection(path: path, section: name, problem: "shape overflows") }
                 elements = p
                 shape.append(Int(d))
             }
-            let offset = f.loadLE(UInt64.self, at: at + 88)
-            let size = f.loadLE(UInt64.self, at: at + 96)
+            let offset = f.load(E.offset, base: at)
+            let size = f.load(E.size, base: at)
             guard size == elements * UInt64(dtype.size) else {
                 throw BlobError.badSection(path: path, section: name, problem: "size \(size) does not match shape \(shape) of \(dtype.name)")
             }
@@ -297,7 +361,7 @@ public final class Blob: @unchecked Sendable {
                 throw BlobError.badSection(path: path, section: name, problem: "appears twice")
             }
             let s = Section(name: name, dtype: dtype, shape: shape, offset: Int(offset), size: Int(size),
-                            checksum: f.loadLE(UInt64.self, at: at + 104))
+                            checksum: f.load(E.checksum, base: at))
             sections[name] = s
             ranges.append((s.offset, s.offset + s.size, name))
         }
@@ -305,11 +369,10 @@ public final class Blob: @unchecked Sendable {
         for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 {
             throw BlobError.badSection(path: path, section: b.2, problem: "overlaps '\(a.2)'")
         }
-        if verify {
-            for s in sections.values.sorted(by: { $0.offset < $1.offset }) {
-                guard XXH64.hash(f.slice(s.offset..<(s.offset + s.size))) == s.checksum else {
-                    throw BlobError.checksum(path: path, section: s.name)
-                }
+        // Every section's checksum, before anything in the blob is trusted.
+        for s in sections.values.sorted(by: { $0.offset < $1.offset }) {
+            guard XXH64.hash(f.slice(s.offset..<(s.offset + s.size))) == s.checksum else {
+                throw BlobError.checksum(path: path, section: s.name)
             }
         }
         self.sections = sections
@@ -384,9 +447,8 @@ public final class Blob: @unchecked Sendable {
             LayerNormWeights(gamma: try floats(mark("\(p).gamma"), [c.dim]), beta: try floats(mark("\(p).beta"), [c.dim]))
         }
         func int8Linear(_ p: String, n: Int, k: Int) throws -> Linear {
-            let np = (n + 15) / 16 * 16, kp = (k + 3) / 4 * 4
             return .s8(DenseS8(n: n, k: k,
-                               packed: try int8s(mark("\(p).packed"), [np, kp]),
+                               packed: try int8s(mark("\(p).packed"), PackedS8.shape(n: n, k: k)),
                                colsum: try int32s(mark("\(p).colsum"), [n]),
                                scale: try floats(mark("\(p).scale"), [n]),
                                bias: try floats(mark("\(p).bias"), [n])))
@@ -400,14 +462,8 @@ public final class Blob: @unchecked Sendable {
         let embedNorm = try norm(BlobNames.embedNorm)
         var layers: [EncoderLayer] = []
         for i in 0..<c.layers {
-            let p = BlobNames.layer(i)
-            layers.append(EncoderLayer(
-                qkv: try int8Linear("\(p).qkv", n: 3 * c.dim, k: c.dim),
-                out: try int8Linear("\(p).out", n: c.dim, k: c.dim),
-                attnNorm: try norm("\(p).attn_norm"),
-                ffn1: try int8Linear("\(p).ffn1", n: c.hidden, k: c.dim),
-                ffn2: try int8Linear("\(p).ffn2", n: c.dim, k: c.hidden),
-                outNorm: try norm("\(p).out_norm")))
+            layers.append(try EncoderLayer(config: c, linear: { role, n, k in try int8Linear(role.section(layer: i), n: n, k: k) },
+                                           norm: { role, _ in try norm(role.section(layer: i)) }))
         }
         let pre = try int8Linear(BlobNames.pre, n: c.dim, k: c.dim)
         let classifier = try f32Linear(BlobNames.classifier, n: c.labels.count, k: c.dim)

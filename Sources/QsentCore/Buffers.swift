@@ -35,8 +35,6 @@ public struct ConstBuffer<T>: @unchecked Sendable {
         return base![i]
     }
 
-    public var array: [T] { base.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? [] }
-
     @inline(__always) func withPointer<R>(_ body: (UnsafePointer<T>?) throws -> R) rethrows -> R {
         try withExtendedLifetime(owner) { try body(base) }
     }

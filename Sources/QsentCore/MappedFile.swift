@@ -6,9 +6,10 @@ import Darwin
 import Foundation
 import SystemPackage
 
-/// A read-only memory mapping of a whole file. This, and the kernels, are the only places
-/// where raw pointers live; everything above works through `bytes` slices checked against
-/// `count`.
+/// A read-only memory mapping of a whole file: the mmap layer. It owns the mapping's raw
+/// pointer; `ConstBuffer` (Buffers.swift) hands typed views of it to the kernel wrappers, and
+/// the blob and safetensors readers and XXH64 read bounds-checked `slice`s of it
+/// (`UnsafeRawBufferPointer`, never outliving the `MappedFile`).
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let count: Int
@@ -30,9 +31,8 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 
-    /// Maps `path` read-only. With `populate`, pages are faulted in up front
-    /// (MAP_POPULATE), which trades start-up time for no page faults on the first inference.
-    public init(path: String, populate: Bool = false) throws {
+    /// Maps `path` read-only.
+    public init(path: String) throws {
         self.path = path
         let fd: FileDescriptor
         do {
@@ -49,11 +49,7 @@ public final class MappedFile: @unchecked Sendable {
             base = nil
             return
         }
-        var flags = MAP_PRIVATE
-        #if os(Linux)
-        if populate { flags |= Int32(MAP_POPULATE) }
-        #endif
-        let p = mmap(nil, count, PROT_READ, flags, fd.rawValue, 0)
+        let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd.rawValue, 0)
         guard let p, p != MAP_FAILED else { throw Failure.map(path: path, errno: Errno(rawValue: errno)) }
         base = UnsafeRawPointer(p)
     }
@@ -79,17 +75,5 @@ public final class MappedFile: @unchecked Sendable {
     public func loadLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count)
         return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
-    }
-
-    /// Locks the mapping into RAM (mlock); returns the errno on failure.
-    public func lock() -> Errno? {
-        guard let base, count > 0 else { return nil }
-        return mlock(base, count) == 0 ? nil : Errno(rawValue: errno)
-    }
-
-    /// Advises the kernel that the whole mapping will be needed soon.
-    public func willNeed() {
-        guard let base, count > 0 else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: base), count, MADV_WILLNEED)
     }
 }

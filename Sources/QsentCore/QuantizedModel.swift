@@ -17,7 +17,7 @@ public struct QuantizedLinear: Sendable {
         self.k = k
         self.scale = scale
         self.bias = bias
-        var packed = [Int8](repeating: 0, count: qk_packed_s8_size(Int32(n), Int32(k)))
+        var packed = [Int8](repeating: 0, count: PackedS8.shape(n: n, k: k).reduce(1, *))
         var colsum = [Int32](repeating: 0, count: n)
         weights.withUnsafeBufferPointer { w in
             packed.withUnsafeMutableBufferPointer { p in
@@ -33,19 +33,7 @@ public struct QuantizedLinear: Sendable {
 
 /// Everything a .qsent blob holds, in memory. The quantizer builds it; `blobBytes()` lays it out.
 public struct QuantizedModel: Sendable {
-    public struct Layer: Sendable {
-        public var qkv: QuantizedLinear
-        public var out: QuantizedLinear
-        public var attnNorm: HFModel.Norm
-        public var ffn1: QuantizedLinear
-        public var ffn2: QuantizedLinear
-        public var outNorm: HFModel.Norm
-        public init(qkv: QuantizedLinear, out: QuantizedLinear, attnNorm: HFModel.Norm, ffn1: QuantizedLinear,
-                    ffn2: QuantizedLinear, outNorm: HFModel.Norm) {
-            self.qkv = qkv; self.out = out; self.attnNorm = attnNorm
-            self.ffn1 = ffn1; self.ffn2 = ffn2; self.outNorm = outNorm
-        }
-    }
+    public typealias Layer = LayerTensors<QuantizedLinear, HFModel.Norm>
 
     public var meta: BlobMeta
     public var vocabulary: [String]
@@ -82,20 +70,14 @@ public struct QuantizedModel: Sendable {
             w.add("\(p).beta", floats: n.beta, shape: [c.dim])
         }
         func lin(_ p: String, _ l: QuantizedLinear) {
-            w.add("\(p).packed", int8s: l.packed, shape: [(l.n + 15) / 16 * 16, (l.k + 3) / 4 * 4])
+            w.add("\(p).packed", int8s: l.packed, shape: PackedS8.shape(n: l.n, k: l.k))
             w.add("\(p).colsum", int32s: l.colsum, shape: [l.n])
             w.add("\(p).scale", floats: l.scale, shape: [l.n])
             w.add("\(p).bias", floats: l.bias, shape: [l.n])
         }
         norm(BlobNames.embedNorm, embedNorm)
         for (i, l) in layers.enumerated() {
-            let p = BlobNames.layer(i)
-            lin("\(p).qkv", l.qkv)
-            lin("\(p).out", l.out)
-            norm("\(p).attn_norm", l.attnNorm)
-            lin("\(p).ffn1", l.ffn1)
-            lin("\(p).ffn2", l.ffn2)
-            norm("\(p).out_norm", l.outNorm)
+            l.forEach(linear: { lin($0.section(layer: i), $1) }, norm: { norm($0.section(layer: i), $1) })
         }
         lin(BlobNames.pre, pre)
         w.add("\(BlobNames.classifier).weight", floats: classifier.weight, shape: [classifier.n, classifier.k])

@@ -38,15 +38,9 @@ enum EmbeddingTable: Sendable {
     case s8(rows: ConstBuffer<Int8>, scales: ConstBuffer<Float>)
 }
 
-struct EncoderLayer: Sendable {
-    /// Q, K and V fused into one [3D][D] layer; the Q third is pre-scaled by 1/sqrt(head dim).
-    let qkv: Linear
-    let out: Linear
-    let attnNorm: LayerNormWeights
-    let ffn1: Linear
-    let ffn2: Linear
-    let outNorm: LayerNormWeights
-}
+/// One layer as the forward pass reads it (Q, K and V fused into one [3D][D] layer, the Q
+/// third pre-scaled by 1/sqrt(head dim)); shapes from `LayerTensor`.
+typealias EncoderLayer = LayerTensors<Linear, LayerNormWeights>
 
 /// Architecture-neutral weights of a sequence classifier.
 struct ModelWeights: Sendable {
@@ -82,6 +76,19 @@ struct TensorNames {
     func ffn1(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).ffn.lin1" : "\(layer(i)).intermediate.dense" }
     func ffn2(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).ffn.lin2" : "\(layer(i)).output.dense" }
     func outNorm(_ i: Int) -> String { arch == .distilbert ? "\(layer(i)).output_layer_norm" : "\(layer(i)).output.LayerNorm" }
+
+    /// The HF tensor prefixes behind one of a layer's tensors: Q, K and V for the fused `qkv`
+    /// (each a third of its rows), else one.
+    func parts(_ role: LayerTensor, layer i: Int) -> [String] {
+        switch role {
+        case .qkv: return [q(i), k(i), v(i)]
+        case .out: return [out(i)]
+        case .attnNorm: return [attnNorm(i)]
+        case .ffn1: return [ffn1(i)]
+        case .ffn2: return [ffn2(i)]
+        case .outNorm: return [outNorm(i)]
+        }
+    }
     var pre: String { arch == .distilbert ? "pre_classifier" : "bert.pooler.dense" }
     var classifier: String { "classifier" }
 
@@ -95,8 +102,13 @@ struct TensorNames {
         func lin(_ p: String, _ n: Int, _ k: Int) { list.append(("\(p).weight", [n, k])); list.append(("\(p).bias", [n])) }
         func ln(_ p: String) { list.append(("\(p).weight", [c.dim])); list.append(("\(p).bias", [c.dim])) }
         for i in 0..<c.layers {
-            lin(q(i), c.dim, c.dim); lin(k(i), c.dim, c.dim); lin(v(i), c.dim, c.dim); lin(out(i), c.dim, c.dim)
-            ln(attnNorm(i)); lin(ffn1(i), c.hidden, c.dim); lin(ffn2(i), c.dim, c.hidden); ln(outNorm(i))
+            for role in LayerTensor.allCases {
+                let ps = parts(role, layer: i)
+                switch role.shape(c) {
+                case .linear(let n, let k): for p in ps { lin(p, n / ps.count, k) }
+                case .norm: ps.forEach(ln)
+                }
+            }
         }
         lin(pre, c.dim, c.dim)
         lin(classifier, c.labels.count, c.dim)
@@ -127,14 +139,8 @@ public struct HFModel: Sendable {
         public var bias: [Float]
     }
     public struct Norm: Sendable { public var gamma: [Float], beta: [Float] }
-    public struct Layer: Sendable {
-        public var qkv: Dense  // fused, Q third pre-scaled
-        public var out: Dense
-        public var attnNorm: Norm
-        public var ffn1: Dense
-        public var ffn2: Dense
-        public var outNorm: Norm
-    }
+    /// One layer; `qkv` is fused, its Q third pre-scaled by 1/sqrt(head dim).
+    public typealias Layer = LayerTensors<Dense, Norm>
 
     public var config: ModelConfig
     public var words: [Float]      // [vocab][dim]
@@ -178,23 +184,23 @@ public struct HFModel: Sendable {
         let qScale = 1 / Float(c.headDim).squareRoot()
         var layers: [Layer] = []
         for i in 0..<c.layers {
-            var q = try ck.dense(names.q(i), n: c.dim, k: c.dim)
-            let k = try ck.dense(names.k(i), n: c.dim, k: c.dim)
-            let v = try ck.dense(names.v(i), n: c.dim, k: c.dim)
-            for j in q.w.indices { q.w[j] *= qScale }
-            for j in q.b.indices { q.b[j] *= qScale }
-            let o = try ck.dense(names.out(i), n: c.dim, k: c.dim)
-            let f1 = try ck.dense(names.ffn1(i), n: c.hidden, k: c.dim)
-            let f2 = try ck.dense(names.ffn2(i), n: c.dim, k: c.hidden)
-            let n1 = try ck.layerNorm(names.attnNorm(i), dim: c.dim)
-            let n2 = try ck.layerNorm(names.outNorm(i), dim: c.dim)
-            layers.append(Layer(
-                qkv: Dense(n: 3 * c.dim, k: c.dim, weight: q.w + k.w + v.w, bias: q.b + k.b + v.b),
-                out: Dense(n: c.dim, k: c.dim, weight: o.w, bias: o.b),
-                attnNorm: Norm(gamma: n1.gamma, beta: n1.beta),
-                ffn1: Dense(n: c.hidden, k: c.dim, weight: f1.w, bias: f1.b),
-                ffn2: Dense(n: c.dim, k: c.hidden, weight: f2.w, bias: f2.b),
-                outNorm: Norm(gamma: n2.gamma, beta: n2.beta)))
+            layers.append(try Layer(config: c, linear: { role, n, k in
+                let ps = names.parts(role, layer: i)
+                var w: [Float] = [], b: [Float] = []
+                for (j, p) in ps.enumerated() {
+                    var d = try ck.dense(p, n: n / ps.count, k: k)
+                    if role == .qkv && j == 0 {  // Q
+                        for x in d.w.indices { d.w[x] *= qScale }
+                        for x in d.b.indices { d.b[x] *= qScale }
+                    }
+                    w += d.w
+                    b += d.b
+                }
+                return Dense(n: n, k: k, weight: w, bias: b)
+            }, norm: { role, d in
+                let ln = try ck.layerNorm(names.parts(role, layer: i)[0], dim: d)
+                return Norm(gamma: ln.gamma, beta: ln.beta)
+            }))
         }
         self.layers = layers
         let p = try ck.dense(names.pre, n: c.dim, k: c.dim)
@@ -212,10 +218,7 @@ public struct HFModel: Sendable {
         return ModelWeights(
             config: config, words: .f32(ConstBuffer(words)), positions: ConstBuffer(positions),
             embedNorm: norm(embedNorm),
-            layers: layers.map {
-                EncoderLayer(qkv: dense($0.qkv), out: dense($0.out), attnNorm: norm($0.attnNorm),
-                             ffn1: dense($0.ffn1), ffn2: dense($0.ffn2), outNorm: norm($0.outNorm))
-            },
+            layers: layers.map { $0.map(linear: { dense($1) }, norm: { norm($1) }) },
             pre: dense(pre), classifier: dense(classifier))
     }
 }

@@ -72,10 +72,11 @@ final class BlobTests: XCTestCase {
     }
 
     func testNewerVersion() throws {
+        typealias H = BlobFormat.Header
         var d = try committedBytes()
-        d[8] = 2  // version 2, with a valid header checksum
-        let hash = d.withUnsafeBytes { XXH64.hash(UnsafeRawBufferPointer(rebasing: $0[0..<48])) }
-        for i in 0..<8 { d[48 + i] = UInt8((hash >> (8 * UInt64(i))) & 0xFF) }
+        d[H.version.offset] = 2  // version 2, with a valid header checksum
+        let hash = d.withUnsafeBytes { XXH64.hash(UnsafeRawBufferPointer(rebasing: $0[H.checksummed])) }
+        for i in 0..<8 { d[H.headerChecksum.offset + i] = UInt8((hash >> (8 * UInt64(i))) & 0xFF) }
         try expectBlobError(d) { if case .newerVersion(_, 2) = $0 { return true }; return false }
     }
 
@@ -94,13 +95,19 @@ final class BlobTests: XCTestCase {
     /// A flipped bit anywhere (header, section table, metadata, vocabulary, weights, padding
     /// inside a section) is caught.
     func testFlippedBytesAreCaught() throws {
+        typealias H = BlobFormat.Header
+        typealias E = BlobFormat.Entry
         let d = try committedBytes()
-        let blob = try Blob(path: Self.committedBlob.path)
-        _ = blob
-        var positions = [9, 20, 50, 64 + 5, 64 + 100, 64 + 128 * 3 + 90]
-        var rng = SystemRandomNumberGenerator()
-        // Sections occupy almost all of the file; sample positions across it.
-        for _ in 0..<24 { positions.append(Int.random(in: 4096..<(d.count - 64), using: &rng)) }
+        let table = try Blob(path: Self.committedBlob.path).sectionTable
+        // Header fields, section-table entries (name, shape, offset), then the data.
+        var positions = [H.version.offset + 1, H.fileSize.offset + 4, H.headerChecksum.offset + 2,
+                         BlobFormat.entryOffset(0) + E.name.lowerBound + 5, BlobFormat.entryOffset(0) + E.size.offset + 4,
+                         BlobFormat.entryOffset(3) + E.offset.offset + 2]
+        // Sections occupy almost all of the file; sample positions across it (seeded, so a
+        // failure reproduces).
+        var rng = SplitMix64(seed: 0x0051_5345_4E54)
+        let dataStart = table[0].offset
+        for _ in 0..<24 { positions.append(Int.random(in: dataStart..<(d.count - 64), using: &rng)) }
         var caught = 0
         for p in positions {
             var bad = d
@@ -111,7 +118,8 @@ final class BlobTests: XCTestCase {
                 _ = try Engine(path: url.path)
                 // Only inter-section alignment padding is not covered by a checksum; the sampled
                 // byte must then be padding, i.e. outside every section.
-                XCTAssertTrue(try isPadding(p, in: Self.committedBlob), "flip at \(p) went unnoticed")
+                XCTAssertTrue(p >= dataStart && !table.contains { ($0.offset..<($0.offset + $0.size)).contains(p) },
+                              "flip at \(p) went unnoticed")
             } catch let e as BlobError {
                 caught += 1
                 XCTAssertTrue(e.description.contains(url.path))
@@ -120,23 +128,23 @@ final class BlobTests: XCTestCase {
         XCTAssertGreaterThan(caught, positions.count / 2)
     }
 
-    /// True if `offset` lies in no section's data (alignment padding).
-    func isPadding(_ offset: Int, in url: URL) throws -> Bool {
-        let d = try Data(contentsOf: url)
-        func u64(_ at: Int) -> Int { d[at..<(at + 8)].enumerated().reduce(0) { $0 | (Int($1.element) << (8 * $1.offset)) } }
-        let count = Int(d[24]) | Int(d[25]) << 8 | Int(d[26]) << 16
-        if offset < 64 + 128 * count { return false }
-        for i in 0..<count {
-            let e = 64 + 128 * i
-            let off = u64(e + 88), size = u64(e + 96)
-            if offset >= off && offset < off + size { return false }
-        }
-        return true
-    }
-
-    func testMissingAndDirectoryPaths() {
+    func testMissingAndDirectoryPaths() throws {
         XCTAssertThrowsError(try Engine(path: "/nonexistent/model.qsent")) { e in
             XCTAssertTrue("\(e)".contains("/nonexistent/model.qsent"), "\(e)")
+        }
+        // A directory is taken as an HF folder; one without config.json is refused by name.
+        let empty = dir.appendingPathComponent("empty-folder")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try Engine(path: empty.path)) { e in
+            guard let c = e as? ConfigError else { return XCTFail("not a ConfigError: \(e)") }
+            XCTAssertTrue(c.description.contains(empty.path) && c.description.contains("Hugging Face model folder"), "\(c)")
+        }
+        // A directory named like a blob is not read as one either.
+        let dirBlob = dir.appendingPathComponent("folder.qsent")
+        try FileManager.default.createDirectory(at: dirBlob, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try Blob(path: dirBlob.path)) { e in
+            guard case MappedFile.Failure.notRegularFile(let p) = e else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, dirBlob.path)
         }
     }
 }

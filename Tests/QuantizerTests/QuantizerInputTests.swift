@@ -205,7 +205,8 @@ final class QuantizerInputTests: XCTestCase {
     }
 }
 
-struct SplitMix64 {
+/// Deterministic test RNG (SplitMix64).
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

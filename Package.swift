@@ -27,14 +27,15 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         // BERT WordPiece tokenizer, bit-exact with Hugging Face `tokenizers`.
-        .target(name: "QsentTokenizer"),
+        .target(name: "QsentTokenizer", swiftSettings: [.swiftLanguageMode(.v6)]),
         // Safetensors, HF config, .qsent blob, mmap, and the FP32 / int8 forward pass.
         .target(
             name: "QsentCore",
             dependencies: [
                 "CKernels", "QsentTokenizer",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Wire protocol shared by the daemon and the client: JSON lines, request/response types.
         .target(name: "QsentProtocol", dependencies: ["QsentCore"]),
@@ -59,7 +60,8 @@ let package = Package(
         .target(
             name: "QsentQuantizer",
             dependencies: ["QsentCore", "QsentTokenizer", .product(name: "SystemPackage", package: "swift-system")],
-            path: "Quantizer/QsentQuantizer"
+            path: "Quantizer/QsentQuantizer",
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "qsent-quantize",
@@ -68,15 +70,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Quantizer/qsent-quantize"
+            path: "Quantizer/qsent-quantize",
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
-        .testTarget(name: "QsentTokenizerTests", dependencies: ["QsentTokenizer"]),
-        .testTarget(name: "QsentCoreTests", dependencies: ["QsentCore", "QsentQuantizer"]),
+        .testTarget(name: "QsentTokenizerTests", dependencies: ["QsentTokenizer"],
+                    swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "QsentCoreTests", dependencies: ["QsentCore", "QsentQuantizer", "QsentTokenizer", "CKernels"],
+                    swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "QuantizerTests",
             dependencies: ["QsentQuantizer", "QsentCore"],
             // The CLI test runs the built tool.
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(name: "DaemonTests", dependencies: ["QsentProtocol", "QsentCore"]),
     ],

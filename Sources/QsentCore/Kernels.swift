@@ -45,7 +45,10 @@ public struct Kernels: Sendable {
     /// Runs body(0..<parts) on up to `threads` threads.
     @inline(__always) func parallel(_ parts: Int, _ body: (Int) -> Void) {
         if parts <= 1 { body(0); return }
-        DispatchQueue.concurrentPerform(iterations: parts, execute: body)
+        // Swift 6: concurrentPerform wants a @Sendable closure; `body` only writes disjoint
+        // output ranges per part and returns before this function does.
+        nonisolated(unsafe) let body = body
+        DispatchQueue.concurrentPerform(iterations: parts) { body($0) }
     }
 
     /// Splits [0, n) into `threads` chunks whose inner boundaries are multiples of 16.

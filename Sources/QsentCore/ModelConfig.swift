@@ -1,4 +1,5 @@
 import Foundation
+import QsentTokenizer
 
 /// Encoder families qsent runs.
 public enum Architecture: String, Sendable, Codable {
@@ -62,18 +63,9 @@ extension ModelConfig {
         return try parse(data, file: path)
     }
 
-    /// JSONSerialization hands JSON booleans over as NSNumber too; tell them apart by type.
-    static func isBoolean(_ n: NSNumber) -> Bool {
-        #if canImport(Darwin)
-        return CFGetTypeID(n) == CFBooleanGetTypeID()
-        #else
-        return type(of: n) != NSNumber.self && String(describing: type(of: n)).contains("Bool")
-        #endif
-    }
-
     public static func parse(_ data: Data, file: String) throws -> ModelConfig {
         func fail(_ p: String) -> ConfigError { ConfigError(file: file, problem: p) }
-        guard let any = try? JSONSerialization.jsonObject(with: data), let j = any as? [String: Any] else {
+        guard let root = try? JSONDecoder().decode(HFJSON.self, from: data), case .object(let j) = root else {
             throw fail("not a valid JSON object")
         }
         func int(_ key: String, default d: Int? = nil) throws -> Int {
@@ -81,14 +73,15 @@ extension ModelConfig {
                 if let d { return d }
                 throw fail("missing '\(key)'")
             }
-            guard let n = v as? NSNumber, !Self.isBoolean(n), let i = Int(exactly: n.doubleValue), i > 0 else {
+            guard let i = v.int, i > 0 else {
                 throw fail("'\(key)' must be a positive integer, got \(v)")
             }
             return i
         }
-        func string(_ key: String) -> String? { j[key] as? String }
+        func string(_ key: String) -> String? { j[key]?.string }
 
-        let archName = (j["architectures"] as? [String])?.first
+        var archName: String?
+        if case .array(let names)? = j["architectures"], names.allSatisfy({ $0.string != nil }) { archName = names.first?.string }
         let modelType = string("model_type")
         let arch: Architecture
         switch (archName, modelType) {
@@ -105,7 +98,7 @@ extension ModelConfig {
         var cfg: ModelConfig
         switch arch {
         case .distilbert:
-            if let s = j["sinusoidal_pos_embds"] as? Bool, s {
+            if j["sinusoidal_pos_embds"]?.bool == true {
                 throw fail("sinusoidal_pos_embds=true is not supported; qsent needs learned position embeddings")
             }
             let act = string("activation") ?? "gelu"
@@ -125,11 +118,11 @@ extension ModelConfig {
             if let p = string("position_embedding_type"), p != "absolute" {
                 throw fail("position_embedding_type '\(p)' is not supported (absolute only)")
             }
-            if let d = j["is_decoder"] as? Bool, d { throw fail("decoder models are not supported") }
+            if j["is_decoder"]?.bool == true { throw fail("decoder models are not supported") }
             var eps: Float = 1e-12
             if let e = j["layer_norm_eps"] {
-                guard let n = e as? NSNumber, n.doubleValue > 0 else { throw fail("'layer_norm_eps' must be a positive number") }
-                eps = n.floatValue
+                guard let n = e.number, n > 0 else { throw fail("'layer_norm_eps' must be a positive number") }
+                eps = Float(n)
             }
             cfg = ModelConfig(architecture: .bert,
                               dim: try int("hidden_size"), layers: try int("num_hidden_layers"),
@@ -144,18 +137,18 @@ extension ModelConfig {
 
         // Labels: id2label with contiguous ids 0..<n, else num_labels generic names.
         if let id2label = j["id2label"] {
-            guard let m = id2label as? [String: Any], !m.isEmpty else { throw fail("'id2label' must be a non-empty object") }
+            guard case .object(let m) = id2label, !m.isEmpty else { throw fail("'id2label' must be a non-empty object") }
             var labels = [String](repeating: "", count: m.count)
             for (k, v) in m {
                 guard let i = Int(k), i >= 0, i < m.count else {
                     throw fail("id2label keys must be the ids 0..<\(m.count), got '\(k)'")
                 }
-                guard let s = v as? String, !s.isEmpty else { throw fail("id2label[\(k)] must be a non-empty string") }
+                guard let s = v.string, !s.isEmpty else { throw fail("id2label[\(k)] must be a non-empty string") }
                 labels[i] = s
             }
-            if let l2i = j["label2id"] as? [String: Any] {
+            if case .object(let l2i)? = j["label2id"] {
                 for (name, v) in l2i {
-                    guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue), i >= 0, i < labels.count, labels[i] == name else {
+                    guard let i = v.int, i >= 0, i < labels.count, labels[i] == name else {
                         throw fail("label2id['\(name)'] disagrees with id2label")
                     }
                 }
@@ -165,7 +158,7 @@ extension ModelConfig {
             let n = try int("num_labels", default: 2)
             cfg.labels = (0..<n).map { "LABEL_\($0)" }
         }
-        if let n = j["num_labels"] as? Int, n != cfg.labels.count {
+        if let n = j["num_labels"]?.int, n != cfg.labels.count {
             throw fail("num_labels \(n) disagrees with id2label's \(cfg.labels.count) labels")
         }
         return cfg

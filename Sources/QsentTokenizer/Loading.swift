@@ -5,45 +5,6 @@
 
 import Foundation
 
-/// A parsed JSON value (JSONSerialization's `Any` loses the Bool/Int distinction on Linux).
-enum JSONValue: Decodable, Equatable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let d = try? c.decode(Double.self) {
-            self = .number(d)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([JSONValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: JSONValue].self))
-        }
-    }
-
-    subscript(key: String) -> JSONValue? {
-        if case .object(let o) = self { return o[key] }
-        return nil
-    }
-    var string: String? { if case .string(let s) = self { return s }; return nil }
-    var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
-    var isNull: Bool { self == .null }
-    var int: Int? {
-        if case .number(let d) = self, d.rounded() == d, abs(d) < 1e15 { return Int(d) }
-        return nil
-    }
-}
-
 /// tokenizer.json, decoded with the (large) vocabulary typed as [String: Int] and the small
 /// sections as generic JSON values.
 struct TokenizerJSONFile: Decodable {
@@ -51,7 +12,7 @@ struct TokenizerJSONFile: Decodable {
         var type: String?
         var vocab: [String: Int]?
         /// unk_token, continuing_subword_prefix, max_input_chars_per_word.
-        var settings: JSONValue
+        var settings: HFJSON
 
         private enum Keys: String, CodingKey { case type, vocab, unk_token, continuing_subword_prefix, max_input_chars_per_word }
 
@@ -59,9 +20,9 @@ struct TokenizerJSONFile: Decodable {
             let c = try decoder.container(keyedBy: Keys.self)
             type = try c.decodeIfPresent(String.self, forKey: .type)
             vocab = try c.decodeIfPresent([String: Int].self, forKey: .vocab)
-            var o: [String: JSONValue] = [:]
+            var o: [String: HFJSON] = [:]
             for key in [Keys.unk_token, .continuing_subword_prefix, .max_input_chars_per_word] {
-                if let v = try c.decodeIfPresent(JSONValue.self, forKey: key) { o[key.rawValue] = v }
+                if let v = try c.decodeIfPresent(HFJSON.self, forKey: key) { o[key.rawValue] = v }
             }
             settings = .object(o)
         }
@@ -69,16 +30,16 @@ struct TokenizerJSONFile: Decodable {
 
     var model: Model?
     /// normalizer, pre_tokenizer, post_processor, added_tokens, padding.
-    var sections: JSONValue
+    var sections: HFJSON
 
     private enum Keys: String, CodingKey { case model, normalizer, pre_tokenizer, post_processor, added_tokens, padding }
 
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
         model = try c.decodeIfPresent(Model.self, forKey: .model)
-        var o: [String: JSONValue] = [:]
+        var o: [String: HFJSON] = [:]
         for key in [Keys.normalizer, .pre_tokenizer, .post_processor, .added_tokens, .padding] {
-            if let v = try c.decodeIfPresent(JSONValue.self, forKey: key) { o[key.rawValue] = v }
+            if let v = try c.decodeIfPresent(HFJSON.self, forKey: key) { o[key.rawValue] = v }
         }
         sections = .object(o)
     }
@@ -206,7 +167,7 @@ extension WordPieceTokenizer {
         return try WordPieceTokenizer(vocabulary: vocab, settings: settings, source: path)
     }
 
-    private static func parsePostProcessor(_ post: JSONValue, path: String) throws -> ((token: String, id: Int), (token: String, id: Int)) {
+    private static func parsePostProcessor(_ post: HFJSON, path: String) throws -> ((token: String, id: Int), (token: String, id: Int)) {
         guard let type = post["type"]?.string else { throw TokenizerError.missingField(path: path, field: "post_processor.type") }
         switch type {
         case "BertProcessing":
@@ -219,7 +180,7 @@ extension WordPieceTokenizer {
             return (try pair("cls"), try pair("sep"))
         case "TemplateProcessing":
             guard case .array(let single)? = post["single"] else { throw TokenizerError.missingField(path: path, field: "post_processor.single") }
-            func special(_ v: JSONValue) -> String? { v["SpecialToken"]?["id"]?.string }
+            func special(_ v: HFJSON) -> String? { v["SpecialToken"]?["id"]?.string }
             guard single.count == 3, let clsName = special(single[0]), single[1]["Sequence"]?["id"]?.string == "A",
                 let sepName = special(single[2])
             else {
@@ -365,10 +326,10 @@ extension WordPieceTokenizer {
         }
     }
 
-    static func readJSON(_ path: String) throws -> JSONValue {
+    static func readJSON(_ path: String) throws -> HFJSON {
         let data = try readFile(path)
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
+            return try JSONDecoder().decode(HFJSON.self, from: data)
         } catch let DecodingError.dataCorrupted(context) {
             let underlying = context.underlyingError.map { " (\($0.localizedDescription))" } ?? ""
             throw TokenizerError.malformedJSON(path: path, reason: context.debugDescription + underlying)
@@ -377,13 +338,13 @@ extension WordPieceTokenizer {
         }
     }
 
-    private static func optionalBool(_ obj: JSONValue, _ key: String, _ field: String, _ path: String) throws -> Bool? {
+    private static func optionalBool(_ obj: HFJSON, _ key: String, _ field: String, _ path: String) throws -> Bool? {
         guard let v = obj[key], !v.isNull else { return nil }
         guard let b = v.bool else { throw TokenizerError.missingField(path: path, field: field) }
         return b
     }
 
-    private static func optionalString(_ obj: JSONValue, _ key: String, _ field: String, _ path: String) throws -> String? {
+    private static func optionalString(_ obj: HFJSON, _ key: String, _ field: String, _ path: String) throws -> String? {
         guard let v = obj[key], !v.isNull else { return nil }
         guard let s = v.string else { throw TokenizerError.missingField(path: path, field: field) }
         return s

@@ -1,4 +1,5 @@
 import Foundation
+import QsentTokenizer
 import XCTest
 
 /// Proves that RandomModels (Swift) writes exactly the models make_random_models.py (numpy)
@@ -74,9 +75,9 @@ final class RandomModelGeneratorTests: XCTestCase {
         try RandomModels.write(name, to: dir)
 
         // config.json and tokenizer files.
-        let cfg = try JSONDecoder().decode(RandomModelJSON.self, from: Data(contentsOf: dir.appendingPathComponent("config.json")))
+        let cfg = try JSONDecoder().decode(HFJSON.self, from: Data(contentsOf: dir.appendingPathComponent("config.json")))
         XCTAssertEqual(cfg, expected.config, "\(name): config.json differs from the fixture's config")
-        let tok = try JSONDecoder().decode(RandomModelJSON.self, from: Data(contentsOf: dir.appendingPathComponent("tokenizer_config.json")))
+        let tok = try JSONDecoder().decode(HFJSON.self, from: Data(contentsOf: dir.appendingPathComponent("tokenizer_config.json")))
         guard case .object(let tokObj) = tok else { return XCTFail("tokenizer_config.json is not an object") }
         XCTAssertEqual(tokObj["do_lower_case"], .bool(true))
         let vocab = try String(contentsOf: dir.appendingPathComponent("vocab.txt"), encoding: .utf8)
@@ -93,7 +94,7 @@ final class RandomModelGeneratorTests: XCTestCase {
         var fileOf: [String: String] = [:]
         if m.sharded {
             let index = try JSONDecoder().decode(
-                RandomModelJSON.self, from: Data(contentsOf: dir.appendingPathComponent("model.safetensors.index.json")))
+                HFJSON.self, from: Data(contentsOf: dir.appendingPathComponent("model.safetensors.index.json")))
             guard case .object(let o) = index, case .object(let wm)? = o["weight_map"] else {
                 return XCTFail("index.json has no weight_map")
             }
@@ -163,7 +164,7 @@ final class RandomModelGeneratorTests: XCTestCase {
         XCTAssertEqual(n % 8, 0, "header length should be padded to 8")
         let headerData = try handle.read(upToCount: Int(n)) ?? Data()
         XCTAssertEqual(UInt64(headerData.count), n)
-        let header = try JSONDecoder().decode(RandomModelJSON.self, from: headerData)
+        let header = try JSONDecoder().decode(HFJSON.self, from: headerData)
         guard case .object(let obj) = header else {
             XCTFail("\(url.lastPathComponent): header is not an object")
             return ([:], 8 + n)

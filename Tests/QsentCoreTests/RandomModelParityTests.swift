@@ -8,7 +8,7 @@ import XCTest
 /// - distilbert768: distilbert-base geometry (dim 768, FFN 3072, 12 heads, 6 layers), F32.
 /// - bert_small: BertForSequenceClassification, sharded BF16 checkpoint, 3 labels.
 final class RandomModelParityTests: XCTestCase {
-    static var workDir: URL = FileManager.default.temporaryDirectory.appendingPathComponent("qsent-random-\(getpid())")
+    static let workDir: URL = FileManager.default.temporaryDirectory.appendingPathComponent("qsent-random-\(getpid())")
 
     override class func tearDown() {
         try? FileManager.default.removeItem(at: workDir)

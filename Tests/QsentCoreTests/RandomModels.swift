@@ -37,6 +37,7 @@
 //   for c in fx.cases { /* run c.ids, compare with c.logits */ }
 
 import Foundation
+import QsentTokenizer
 
 enum RandomModels {
     static let names = ["distilbert768", "bert_small"]
@@ -263,8 +264,8 @@ enum RandomModels {
         let m = try spec(name)
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        try writeText(RandomModelJSON.render(config(m)), to: directory.appendingPathComponent("config.json"))
-        try writeText(RandomModelJSON.render(tokenizerConfig(m)), to: directory.appendingPathComponent("tokenizer_config.json"))
+        try writeText(HFJSON.render(config(m)), to: directory.appendingPathComponent("config.json"))
+        try writeText(HFJSON.render(tokenizerConfig(m)), to: directory.appendingPathComponent("tokenizer_config.json"))
         try writeText(vocabLines(m.vocab).joined(separator: "\n") + "\n", to: directory.appendingPathComponent("vocab.txt"))
 
         let specs = tensorSpecs(m)
@@ -306,13 +307,13 @@ enum RandomModels {
             }
         }
         if m.sharded {
-            var map: [String: RandomModelJSON] = [:]
+            var map: [String: HFJSON] = [:]
             for t in specs { map[t.name] = .string(fileName(t.shard)) }
-            let index: RandomModelJSON = .object([
+            let index: HFJSON = .object([
                 "metadata": .object(["total_size": .int(total)]),
                 "weight_map": .object(map),
             ])
-            try writeText(RandomModelJSON.render(index), to: directory.appendingPathComponent("model.safetensors.index.json"))
+            try writeText(HFJSON.render(index), to: directory.appendingPathComponent("model.safetensors.index.json"))
         }
     }
 
@@ -332,9 +333,9 @@ enum RandomModels {
         return (0..<8).map { UInt8(truncatingIfNeeded: len >> (8 * $0)) } + json
     }
 
-    static func config(_ m: ModelSpec) -> RandomModelJSON {
-        var id2label: [String: RandomModelJSON] = [:]
-        var label2id: [String: RandomModelJSON] = [:]
+    static func config(_ m: ModelSpec) -> HFJSON {
+        var id2label: [String: HFJSON] = [:]
+        var label2id: [String: HFJSON] = [:]
         for (i, l) in m.labels.enumerated() {
             id2label[String(i)] = .string(l)
             label2id[l] = .int(i)
@@ -388,7 +389,7 @@ enum RandomModels {
         ])
     }
 
-    static func tokenizerConfig(_ m: ModelSpec) -> RandomModelJSON {
+    static func tokenizerConfig(_ m: ModelSpec) -> HFJSON {
         .object([
             "clean_up_tokenization_spaces": .bool(true),
             "cls_token": .string("[CLS]"),
@@ -474,7 +475,7 @@ struct RandomModelFixture: Decodable {
         let sharded: Bool
         let scales: [String: Double]
         /// The HF config.json contents.
-        let config: RandomModelJSON
+        let config: HFJSON
         let tensors: [Tensor]
         let stats: Stats
         let cases: [Case]
@@ -497,37 +498,10 @@ struct RandomModelFixture: Decodable {
     }
 }
 
-/// A minimal JSON value: decodes any JSON, renders like Python's
-/// json.dumps(obj, indent=2, sort_keys=True) + "\n".
-enum RandomModelJSON: Decodable, Equatable {
-    case null
-    case bool(Bool)
-    case int(Int)
-    case double(Double)
-    case string(String)
-    case array([RandomModelJSON])
-    case object([String: RandomModelJSON])
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let i = try? c.decode(Int.self) {
-            self = .int(i)
-        } else if let d = try? c.decode(Double.self) {
-            self = .double(d)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([RandomModelJSON].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: RandomModelJSON].self))
-        }
-    }
-
-    static func render(_ v: RandomModelJSON) -> String {
+/// Renders a JSON value like Python's json.dumps(obj, indent=2, sort_keys=True) + "\n", so the
+/// generated config files are byte-identical to make_random_models.py's.
+extension HFJSON {
+    static func render(_ v: HFJSON) -> String {
         var out = ""
         v.render(into: &out, indent: 0)
         return out + "\n"
@@ -541,7 +515,7 @@ enum RandomModelJSON: Decodable, Equatable {
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d): out += "\(d)"
-        case .string(let s): out += RandomModelJSON.quote(s)
+        case .string(let s): out += HFJSON.quote(s)
         case .array(let a):
             if a.isEmpty { out += "[]"; return }
             out += "[\n"
@@ -556,7 +530,7 @@ enum RandomModelJSON: Decodable, Equatable {
             out += "{\n"
             let keys = o.keys.sorted { Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value)) }
             for (k, key) in keys.enumerated() {
-                out += pad + RandomModelJSON.quote(key) + ": "
+                out += pad + HFJSON.quote(key) + ": "
                 o[key]!.render(into: &out, indent: indent + 2)
                 out += k + 1 < keys.count ? ",\n" : "\n"
             }

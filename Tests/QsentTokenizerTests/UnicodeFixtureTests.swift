@@ -170,18 +170,15 @@ final class UnicodeFixtureTests: XCTestCase {
     func testConcurrentEncoding() throws {
         let tok = try tokenizerFromJSON()
         let cases = try Self.loadCases()
-        let lock = NSLock()
-        var failures = 0
+        let failures = LockedCount()
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
             var bad = 0
             for (n, c) in cases.enumerated() where n % 8 == worker || worker == 0 {
                 if tok.encode(c.text, maxTokens: Int.max).ids != c.ids { bad += 1 }
             }
-            lock.lock()
-            failures += bad
-            lock.unlock()
+            failures.add(bad)
         }
-        XCTAssertEqual(failures, 0)
+        XCTAssertEqual(failures.value, 0)
     }
 
     func testSettingsDecodeWithDefaults() throws {
@@ -201,4 +198,12 @@ final class UnicodeFixtureTests: XCTestCase {
         XCTAssertEqual(enc.nTokens, 1002)
         XCTAssertEqual(enc.ids.last, tok.sepId)
     }
+}
+
+/// A counter shared by worker threads. @unchecked Sendable: `lock` guards `count`.
+final class LockedCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ n: Int) { lock.lock(); count += n; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }

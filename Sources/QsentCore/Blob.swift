@@ -384,6 +384,14 @@ public final class Blob: @unchecked Sendable {
         } catch {
             throw BlobError.badMeta(path: path, problem: "\(error)")
         }
+        // Checksums prove the bytes are what the writer wrote, not that they make sense: the
+        // config is held to the same rules as config.json before any weight is read.
+        if let problem = meta.config.problem {
+            throw BlobError.badMeta(path: path, problem: "config: \(problem)")
+        }
+        guard meta.maxTokens >= 2, meta.maxTokens <= meta.config.maxPositions else {
+            throw BlobError.badMeta(path: path, problem: "maxTokens \(meta.maxTokens) is outside 2…\(meta.config.maxPositions)")
+        }
     }
 
     // MARK: typed access

@@ -47,6 +47,47 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     }
 }
 
+extension ModelConfig {
+    /// Upper bounds on the geometry: far above any DistilBERT/BERT classifier (bert-large is
+    /// dim 1024, 24 layers, FFN 4096; multilingual vocabularies ~250k), low enough that sizes
+    /// derived from them cannot overflow and a hostile file cannot ask for absurd memory.
+    public enum Limits {
+        public static let dim = 16_384
+        public static let layers = 256
+        public static let hidden = 65_536
+        public static let vocabSize = 1_048_576
+        public static let maxPositions = 65_536
+        public static let typeVocabSize = 1_024
+        public static let labels = 65_536
+    }
+
+    /// What is wrong with this geometry, or nil if it is one the engine can run. Both loaders
+    /// (config.json and a blob's meta section) refuse a config with a problem.
+    public var problem: String? {
+        func range(_ name: String, _ v: Int, _ lo: Int, _ hi: Int) -> String? {
+            v >= lo && v <= hi ? nil : "\(name) is \(v), outside \(lo)…\(hi)"
+        }
+        let checks: [String?] = [
+            range("dim", dim, 1, Limits.dim),
+            range("layers", layers, 1, Limits.layers),
+            range("heads", heads, 1, max(1, dim)),
+            range("hidden (FFN size)", hidden, 1, Limits.hidden),
+            range("vocab size", vocabSize, 1, Limits.vocabSize),
+            range("max positions", maxPositions, 2, Limits.maxPositions),
+            architecture == .bert ? range("type vocab size", typeVocabSize, 1, Limits.typeVocabSize)
+                                  : range("type vocab size", typeVocabSize, 0, 0),
+            range("labels", labels.count, 1, Limits.labels),
+        ]
+        if let first = checks.compactMap({ $0 }).first { return first }
+        if dim % heads != 0 { return "dim \(dim) is not divisible by \(heads) heads" }
+        if !(layerNormEps.isFinite && layerNormEps > 0 && layerNormEps < 1) {
+            return "layer norm eps \(layerNormEps) is not a small positive number"
+        }
+        if let i = labels.firstIndex(where: \.isEmpty) { return "label \(i) is empty" }
+        return nil
+    }
+}
+
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public let file: String
     public let problem: String
@@ -57,10 +98,12 @@ extension ModelConfig {
     /// Reads `config.json` from an HF model folder.
     public static func load(directory: String) throws -> ModelConfig {
         let path = (directory as NSString).appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(file: path, problem: "cannot read config.json; is \(directory) a Hugging Face model folder?")
+        // Through the mmap layer: a FIFO or device in place of config.json is refused, not read.
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch {
+            throw ConfigError(file: path, problem: "cannot read config.json (\(error)); is \(directory) a Hugging Face model folder?")
         }
-        return try parse(data, file: path)
+        return try parse(file.data(0..<file.count), file: path)
     }
 
     public static func parse(_ data: Data, file: String) throws -> ModelConfig {
@@ -131,9 +174,6 @@ extension ModelConfig {
                               typeVocabSize: try int("type_vocab_size", default: 2),
                               activation: a, layerNormEps: eps, labels: [])
         }
-        guard cfg.dim % cfg.heads == 0 else {
-            throw fail("dim \(cfg.dim) is not divisible by \(cfg.heads) heads")
-        }
 
         // Labels: id2label with contiguous ids 0..<n, else num_labels generic names.
         if let id2label = j["id2label"] {
@@ -160,6 +200,9 @@ extension ModelConfig {
         }
         if let n = j["num_labels"]?.int, n != cfg.labels.count {
             throw fail("num_labels \(n) disagrees with id2label's \(cfg.labels.count) labels")
+        }
+        if let problem = cfg.problem {
+            throw fail("\(problem); is config.json from a \(cfg.architecture.rawValue) checkpoint?")
         }
         return cfg
     }

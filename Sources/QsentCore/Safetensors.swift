@@ -33,6 +33,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
     case badIndex(file: String, problem: String)
     case missingTensor(name: String, files: [String])
     case notFloat(file: String, tensor: String, dtype: String)
+    case notContiguous(file: String, problem: String)
+    case nonFinite(file: String, tensor: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -58,6 +60,10 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
             return "tensor '\(n)' is missing from \(files.joined(separator: ", ")); is this the right architecture?"
         case .notFloat(let f, let t, let d):
             return "\(f): tensor '\(t)' is \(d); weights must be F32, F16 or BF16"
+        case .notContiguous(let f, let p):
+            return "\(f): \(p); the tensors do not line up with the data section (wrong header length, or a truncated or corrupt file): re-export the checkpoint"
+        case .nonFinite(let f, let t, let i, let v):
+            return "\(f): tensor '\(t)' holds \(v) at element \(i); the checkpoint is broken (diverged training or a bad conversion): use a checkpoint with finite weights"
         }
     }
 }
@@ -208,6 +214,20 @@ public struct SafetensorsFile: Sendable {
         for (a, b) in zip(sorted, sorted.dropFirst()) where b.range.lowerBound < a.range.upperBound {
             throw SafetensorsError.overlap(file: path, first: a.name, second: b.name)
         }
+        // As the reference implementation: the tensors tile the data section exactly, from
+        // byte 0 to its end, with no gap and nothing after the last one. A header length that
+        // is off shifts every tensor and is caught here.
+        var expectedBegin = 0
+        for t in tensors.values.sorted(by: { ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound) }) {
+            let begin = t.range.lowerBound - headerEnd
+            guard begin == expectedBegin else {
+                throw SafetensorsError.notContiguous(file: path, problem: "tensor '\(t.name)' starts at data byte \(begin), expected \(expectedBegin)")
+            }
+            expectedBegin = t.range.upperBound - headerEnd
+        }
+        guard expectedBegin == dataSize else {
+            throw SafetensorsError.notContiguous(file: path, problem: "the tensors end at data byte \(expectedBegin), but the data section is \(dataSize) bytes")
+        }
         self.tensors = tensors
         self.metadata = metadata
     }
@@ -324,6 +344,10 @@ public struct Checkpoint: Sendable {
         guard t.shape == shape else {
             throw SafetensorsError.badEntry(file: t.file.path, tensor: name, problem: "shape \(t.shape), expected \(shape) from config.json")
         }
-        return try t.floats()
+        let values = try t.floats()
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
+            throw SafetensorsError.nonFinite(file: t.file.path, tensor: name, index: i, value: values[i])
+        }
+        return values
     }
 }

@@ -160,13 +160,22 @@ public struct HFModel: Sendable {
     public init(config c: ModelConfig, checkpoint ck: Checkpoint) throws {
         let names = TensorNames(arch: c.architecture)
         config = c
+        // The layer count must match the tensors actually present, before anything is sized
+        // from it.
+        let files = ck.files.map { $0.file.path }.joined(separator: ", ")
+        let present = (0...c.layers).first { ck.tensor("\(names.q($0)).weight") == nil } ?? (c.layers + 1)
+        guard present == c.layers else {
+            throw SafetensorsError.badIndex(file: files, problem: present > c.layers
+                ? "holds more than the \(c.layers) layers config.json declares; is config.json from the same model?"
+                : "holds \(present) layers but config.json declares \(c.layers); is config.json from the same model?")
+        }
         // Refuse tensors this architecture does not have: they mean a different model.
         let expected = Set(names.expected(c).map(\.0))
         for name in ck.tensorNames where !expected.contains(name) {
             let legacyNorm = name.hasSuffix("LayerNorm.gamma") || name.hasSuffix("LayerNorm.beta")
             let buffer = name.hasSuffix("embeddings.position_ids")  // a non-weight buffer in older checkpoints
             if !legacyNorm && !buffer {
-                throw SafetensorsError.badIndex(file: ck.files.map { $0.file.path }.joined(separator: ", "),
+                throw SafetensorsError.badIndex(file: files,
                                                 problem: "unexpected tensor '\(name)' for \(c.architecture.rawValue); is config.json from the same model?")
             }
         }

@@ -74,4 +74,24 @@ final class ModelConfigTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("/nonexistent-qsent/config.json"), "\(e)")
         }
     }
+
+    /// Issue 8 item 6: the HF config loader refuses nonsense and absurd sizes, with the file
+    /// named and an upper bound stated.
+    func testNonsenseAndAbsurdSizesAreRefused() {
+        func with(_ from: String, _ to: String) -> String {
+            XCTAssertTrue(distil.contains(from))
+            return distil.replacingOccurrences(of: from, with: to)
+        }
+        expectError(with("\"n_layers\":6", "\"n_layers\":1000000000"), containing: "layers is 1000000000, outside 1…256")
+        expectError(with("\"n_layers\":6", "\"n_layers\":-1"), containing: "'n_layers' must be a positive integer")
+        expectError(with("\"n_heads\":12", "\"n_heads\":0"), containing: "'n_heads' must be a positive integer")
+        expectError(with("\"n_heads\":12", "\"n_heads\":-12"), containing: "'n_heads' must be a positive integer")
+        expectError(with("\"n_heads\":12", "\"n_heads\":7"), containing: "dim 384 is not divisible by 7 heads")
+        expectError(with("\"n_heads\":12", "\"n_heads\":768"), containing: "heads is 768, outside 1…384")
+        expectError(with("\"dim\":384", "\"dim\":1073741824"), containing: "dim is 1073741824, outside 1…16384")
+        expectError(with("\"vocab_size\":30522", "\"vocab_size\":4000000000"), containing: "vocab size is 4000000000")
+        expectError(with("\"hidden_dim\":1536", "\"hidden_dim\":100000000"), containing: "hidden (FFN size) is 100000000")
+        expectError(with("\"max_position_embeddings\":512", "\"max_position_embeddings\":1"), containing: "max positions is 1")
+        expectError(with("\"n_layers\":6", "\"n_layers\":true"), containing: "'n_layers' must be a positive integer")
+    }
 }

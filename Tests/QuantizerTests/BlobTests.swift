@@ -143,10 +143,60 @@ final class BlobTests: XCTestCase {
         let dirBlob = dir.appendingPathComponent("folder.qsent")
         try FileManager.default.createDirectory(at: dirBlob, withIntermediateDirectories: true)
         XCTAssertThrowsError(try Blob(path: dirBlob.path)) { e in
-            guard case MappedFile.Failure.notRegularFile(let p) = e else { return XCTFail("\(e)") }
+            guard case MappedFile.Failure.notRegularFile(let p, _) = e else { return XCTFail("\(e)") }
             XCTAssertEqual(p, dirBlob.path)
         }
     }
+
+    /// Issue 8 item 3 (reload never blocks on a non-regular file): a FIFO at the model path,
+    /// or in place of an HF folder's config.json, is refused at once, never opened blocking.
+    func testFIFOAtModelPathIsRefusedWithoutBlocking() throws {
+        func mkfifo(_ url: URL) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/mkfifo")
+            p.arguments = [url.path]
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw XCTSkip("mkfifo failed") }
+        }
+        let fifo = dir.appendingPathComponent("fifo.qsent")
+        try mkfifo(fifo)
+        let folder = dir.appendingPathComponent("fifo-folder")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try mkfifo(folder.appendingPathComponent("config.json"))
+        let cases: [(String, String, @Sendable () throws -> Void)] = [
+            (fifo.path, "is a FIFO", { _ = try Engine(path: fifo.path) }),
+            (fifo.path, "is a FIFO", { _ = try Engine.tokenizer(path: fifo.path) }),
+            (folder.path, "is a FIFO", { _ = try Engine(path: folder.path) }),
+        ]
+        for (path, needle, load) in cases {
+            let outcome = Outcome()
+            let done = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async {
+                do { try load(); outcome.set("loaded") } catch { outcome.set("\(error)") }
+                done.signal()
+            }
+            if done.wait(timeout: .now() + 10) == .timedOut {
+                XCTFail("loading \(path) blocked on a FIFO")
+                // Release the blocked reader so the test run can finish.
+                let target = path == folder.path ? folder.appendingPathComponent("config.json").path : path
+                let fd = open(target, O_WRONLY | O_NONBLOCK)
+                if fd >= 0 { close(fd) }
+                done.wait()
+                continue
+            }
+            let message = outcome.get() ?? ""
+            XCTAssertTrue(message.contains(path) && message.contains(needle), message)
+        }
+    }
+}
+
+/// A result handed from a worker thread. @unchecked Sendable: `lock` guards `value`.
+final class Outcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: String?
+    func set(_ v: String) { lock.lock(); value = v; lock.unlock() }
+    func get() -> String? { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 func requireSharedModel() throws -> URL {

@@ -180,6 +180,107 @@ final class QuantizerInputTests: XCTestCase {
         XCTAssertEqual(try run(bin, [good.path, "-o", out.path, "--max-tokens", "32", "--force"]).0, 0)
     }
 
+    /// Issue 8 item 7: a safetensors header length that is off by one shifts every tensor by
+    /// a byte (HF pads headers with spaces, so the JSON still parses); the tensors then no
+    /// longer tile the data section and the checkpoint is refused.
+    func testSafetensorsHeaderLengthOffByOneIsRefused() throws {
+        let folder = try writeModel("offbyone")
+        let st = folder.appendingPathComponent("model.safetensors")
+        let d = try Data(contentsOf: st)
+        let n = d.prefix(8).enumerated().reduce(0) { $0 | (Int($1.element) << (8 * $1.offset)) }
+        let header = d[8..<(8 + n)], payload = d[(8 + n)...]
+        func file(length: Int, padding: Int) -> Data {
+            var out = Data()
+            withUnsafeBytes(of: UInt64(length).littleEndian) { out += $0 }
+            return out + header + Data(repeating: 0x20, count: padding) + payload
+        }
+        // Padded with spaces and the right length: valid.
+        try file(length: n + 8, padding: 8).write(to: st)
+        XCTAssertNoThrow(try Quantizer.quantize(directory: folder.path, maxTokens: 32))
+        // One short: the data section starts a byte early.
+        try file(length: n + 7, padding: 8).write(to: st)
+        expectRefusal(folder, containing: "do not line up with the data section")
+        // One long: the header swallows the first data byte.
+        try file(length: n + 9, padding: 8).write(to: st)
+        XCTAssertThrowsError(try Quantizer.quantize(directory: folder.path, maxTokens: 32))
+        // Trailing garbage after the last tensor.
+        try (file(length: n, padding: 0) + Data([1, 2, 3, 4])).write(to: st)
+        expectRefusal(folder, containing: "do not line up with the data section")
+    }
+
+    /// Issue 8 item 7: NaN or infinite weights are refused, naming the tensor and element.
+    func testNonFiniteWeightsAreRefused() throws {
+        let name = "distilbert.transformer.layer.1.ffn.lin1.weight"
+        for (label, bits) in [("nan", Float.nan.bitPattern), ("inf", Float.infinity.bitPattern), ("-inf", (-Float.infinity).bitPattern)] {
+            let folder = try writeModel("nonfinite-\(label)")
+            let st = folder.appendingPathComponent("model.safetensors")
+            let at = try XCTUnwrap(try SafetensorsFile(path: st.path).tensors[name]).range.lowerBound + 4 * 7
+            var d = try Data(contentsOf: st)
+            withUnsafeBytes(of: bits.littleEndian) { d.replaceSubrange(at..<(at + 4), with: $0) }
+            try d.write(to: st)
+            expectRefusal(folder, containing: "tensor '\(name)' holds \(label) at element 7")
+            // The FP32 engine refuses it too.
+            XCTAssertThrowsError(try Engine(path: folder.path))
+        }
+    }
+
+    /// Issue 8 item 7: absurd sizes in config.json are refused before anything is allocated,
+    /// and the layer count must match the tensors present.
+    func testAbsurdConfigSizesAreRefusedBeforeAllocating() throws {
+        let folder = try writeModel("absurd")
+        let configURL = folder.appendingPathComponent("config.json")
+        let config = try String(contentsOf: configURL, encoding: .utf8)
+        func with(_ from: String, _ to: String, _ needle: String, line: UInt = #line) throws {
+            XCTAssertTrue(config.contains(from), line: line)
+            try config.replacingOccurrences(of: from, with: to).write(to: configURL, atomically: true, encoding: .utf8)
+            expectRefusal(folder, containing: needle, line: line)
+            XCTAssertThrowsError(try Engine(path: folder.path), line: line)
+        }
+        try with("\"n_layers\":2", "\"n_layers\":1000000000", "layers is 1000000000, outside 1…256")
+        try with("\"n_layers\":2", "\"n_layers\":3", "holds 2 layers but config.json declares 3")
+        try with("\"n_layers\":2", "\"n_layers\":1", "more than the 1 layers config.json declares")
+        try with("\"vocab_size\":110", "\"vocab_size\":1000000000", "vocab size is 1000000000")
+        try with("\"dim\":32", "\"dim\":1073741824", "dim is 1073741824")
+        try with("\"hidden_dim\":64", "\"hidden_dim\":1000000000", "hidden (FFN size) is 1000000000")
+        try with("\"max_position_embeddings\":64", "\"max_position_embeddings\":100000000", "max positions is 100000000")
+        try with("\"n_heads\":2", "\"n_heads\":7", "not divisible by 7 heads")
+    }
+
+    /// Issue 8 item 6: a blob whose checksums are valid but whose config is nonsense is
+    /// refused by the blob loader, with a typed error that names the file.
+    func testBlobWithNonsenseConfigIsRefused() throws {
+        let folder = try writeModel("blobcfg")
+        let (good, _) = try Quantizer.quantize(directory: folder.path, maxTokens: 32)
+        let edits: [(String, (inout BlobMeta) -> Void)] = [
+            ("heads is 0", { $0.config.heads = 0 }),
+            ("heads is -12", { $0.config.heads = -12 }),
+            ("layers is -1", { $0.config.layers = -1 }),
+            ("layers is 0", { $0.config.layers = 0 }),
+            ("layers is 1000000", { $0.config.layers = 1_000_000 }),
+            ("not divisible by 7 heads", { $0.config.heads = 7 }),
+            ("heads is 64", { $0.config.heads = 64 }),
+            ("type vocab size is 2", { $0.config.typeVocabSize = 2 }),
+            ("labels is 0", { $0.config.labels = [] }),
+            ("label 1 is empty", { $0.config.labels = ["NEGATIVE", ""] }),
+            ("maxTokens 1 is outside", { $0.maxTokens = 1 }),
+        ]
+        for (needle, edit) in edits {
+            var model = good
+            edit(&model.meta)
+            let url = dir.appendingPathComponent("cfg.qsent")
+            try AtomicFile.write(try model.blobBytes(), to: url.path, force: true)
+            XCTAssertThrowsError(try Engine(path: url.path), needle) { e in
+                guard let b = e as? BlobError, case .badMeta = b else { return XCTFail("\(needle): not BlobError.badMeta: \(e)") }
+                XCTAssertTrue(b.description.contains(url.path) && b.description.contains(needle) && b.description.contains("re-quantize"),
+                              "\(needle): \(b)")
+            }
+        }
+        // The unedited model still loads.
+        let url = dir.appendingPathComponent("good.qsent")
+        try AtomicFile.write(try good.blobBytes(), to: url.path, force: true)
+        XCTAssertNoThrow(try Engine(path: url.path))
+    }
+
     /// The built tool, next to the test runner (SwiftPM puts products and tests in one folder).
     func binary(_ name: String) throws -> String {
         var dirs = Bundle.allBundles.filter { $0.bundlePath.hasSuffix(".xctest") }.map { $0.bundleURL.deletingLastPathComponent() }

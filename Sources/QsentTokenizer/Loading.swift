@@ -292,6 +292,11 @@ extension WordPieceTokenizer {
             throw TokenizerError.fileNotFound(path: path)
         }
         if isDir.boolValue { throw TokenizerError.unreadableFile(path: path, reason: "is a directory") }
+        // A FIFO or device would block the read or never end: regular files only.
+        let type = (try? FileManager.default.attributesOfItem(atPath: path)[.type]) as? FileAttributeType
+        guard type == .typeRegular else {
+            throw TokenizerError.unreadableFile(path: path, reason: "is not a regular file (\(type?.rawValue ?? "unknown type"))")
+        }
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {

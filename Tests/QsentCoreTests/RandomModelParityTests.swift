@@ -86,6 +86,12 @@ final class RandomModelParityTests: XCTestCase {
         let agreement = Double(agree) / Double(inputs.count)
         print("distilbert768 int8 vs FP32: \(inputs.count) sequences (\(confident) with margin > 0.5), agreement \(agreement), mean |Δlogit| \(sumDiff / Float(count)), max \(maxDiff)")
         XCTAssertGreaterThan(confident, inputs.count / 2)
+        // Achieved (every ISA: the int8 kernels are bit-exact across ISAs): 76/78 = 97.4 %
+        // agreement, mean |Δlogit| 0.094, max 0.278.
+        XCTAssertEqual(inputs.count, 78)
+        XCTAssertGreaterThanOrEqual(agree, 75, "int8 vs FP32 agreement fell to \(agree)/\(inputs.count)")
+        XCTAssertLessThanOrEqual(sumDiff / Float(count), 0.12)
+        XCTAssertLessThanOrEqual(maxDiff, 0.4)
     }
 }
 

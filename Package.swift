@@ -79,6 +79,8 @@ let package = Package(
             // The CLI test runs the built tool.
         ),
         .testTarget(name: "DaemonTests", dependencies: ["QsentProtocol", "QsentCore"]),
+        // The .deb under a real systemd in a Debian 12 container (runs Tests/SystemTests/harness).
+        .testTarget(name: "SystemTests", exclude: ["harness"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ],
     swiftLanguageModes: [.v5]
 )

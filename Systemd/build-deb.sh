@@ -11,12 +11,13 @@
 # without one the script says so and exits 3.
 # Environment: QSENT_DEB_REQUIRE_NO_ICU=1 fails the build if a binary still links Foundation's
 # ICU (FoundationInternationalization), i.e. once the sources import FoundationEssentials only.
+# QSENT_DEB_COMPRESS=gzip|xz|zstd|none (default xz; the tests use gzip to save time).
 # The version comes from Sources/*/Version.swift (QsentVersion.string). The last line printed is
 # the path of the .deb. Scratch builds go to .build-deb-ARCH/ in the checkout.
 set -eu
 
-die() { echo "build-deb.sh: $*" >&2; exit "${2:-1}"; }
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+die() { echo "build-deb.sh: $1" >&2; exit "${2:-1}"; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 OUTDIR=""
 ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
@@ -177,6 +178,6 @@ EOF
 chmod 0644 "$PKG/DEBIAN/control" "$PKG/DEBIAN/md5sums"
 
 DEB=$OUTDIR/qsent_${VERSION}_${ARCH}.deb
-dpkg-deb --root-owner-group -Zxz --build "$PKG" "$DEB" >&2
+dpkg-deb --root-owner-group -Z"${QSENT_DEB_COMPRESS:-xz}" --build "$PKG" "$DEB" >&2
 echo "build-deb.sh: $(basename "$DEB") $(stat -c %s "$DEB") bytes" >&2
 echo "$DEB"

@@ -32,8 +32,9 @@ finish() {
     if [ "$failures" = 0 ]; then touch "$DIR/PASS"; exit 0; fi
     touch "$DIR/FAIL"; exit 1
 }
-# Answers without the "id" and with ids: compare answer lines exactly (same writer, same ISA).
-same_answers() { cmp -s "$1" "$2"; }
+# Answer files compared by compare.awk: discrete fields exactly, floats within 1e-5 (the daemon
+# batches differently from the in-process engine; the differences seen are ~1e-6).
+compare() { awk -v tol=1e-5 -f "$DIR/compare.awk" "$@"; }
 
 echo "== booted: $(systemctl is-system-running 2>&1)"
 wait_for 60 sh -c '! systemctl is-system-running 2>/dev/null | grep -q starting' || true
@@ -89,8 +90,8 @@ check no-caps "CapEff $(awk '/^CapEff:/ { print $2 }' "$st")" [ "$(awk '/^CapEff
 check seccomp "Seccomp $(awk '/^Seccomp:/ { print $2 }' "$st") (2 = filter)" [ "$(awk '/^Seccomp:/ { print $2 }' "$st")" = 2 ]
 
 qsent classify --jsonl "$DIR/texts.jsonl" --json > "$DIR/got-int8.jsonl" 2> "$DIR/got-int8.err"
-check answers "daemon answers under systemd == in-process engine on the host ($(wc -l < "$DIR/got-int8.jsonl") texts)" \
-    same_answers "$DIR/got-int8.jsonl" "$DIR/expected-int8.jsonl"
+cmpout=$(compare "$DIR/got-int8.jsonl" "$DIR/expected-int8.jsonl"); crc=$?
+check answers "daemon answers under systemd vs in-process engine on the host: $cmpout" [ "$crc" = 0 ]
 qsent classify --jsonl "$DIR/pipeline.jsonl" --json > /dev/null 2>&1
 figure rss-kb "$(awk '/^VmRSS:/ { print $2 }' "$st") (RssAnon $(awk '/^RssAnon:/ { print $2 }' "$st") kB, RssFile $(awk '/^RssFile:/ { print $2 }' "$st") kB) after $(( $(wc -l < "$DIR/pipeline.jsonl") + $(wc -l < "$DIR/texts.jsonl") + 1 )) texts"
 figure memory-current "$(prop qsentd.service MemoryCurrent)"
@@ -130,10 +131,8 @@ n=$(wc -l < "$DIR/got-pipeline.jsonl"); n0=$(wc -l < "$DIR/pipeline.jsonl")
 check reload-pipelined "pipelined client during reload: exit $crc, $n/$n0 answers, errors: $(head -c 200 "$DIR/got-pipeline.err")" \
     [ "$crc" = 0 -a "$n" = "$n0" ]
 # Every answer is the old model's or the new model's answer to that request, in order.
-mixed=$(paste -d '\n' "$DIR/got-pipeline.jsonl" "$DIR/expected-pipeline-int8.jsonl" "$DIR/expected-pipeline-$want.jsonl" \
-    | awk 'NR % 3 == 1 { g = $0 } NR % 3 == 2 { a = $0 } NR % 3 == 0 { if (g == a) o++; else if (g == $0) nw++; else bad++ }
-           END { printf "%d old %d new %d other\n", o, nw, bad }')
-check reload-answers "answers during reload: $mixed" sh -c "echo '$mixed' | grep -q ' 0 other'"
+mixed=$(compare "$DIR/got-pipeline.jsonl" "$DIR/expected-pipeline-int8.jsonl" "$DIR/expected-pipeline-$want.jsonl"); mrc=$?
+check reload-answers "answers during reload (match = old model, match2 = new): $mixed" [ "$mrc" = 0 ]
 wait_for 30 sh -c "qsent info --json 2>/dev/null | grep -q '\"precision\":\"$want\"'"
 info=$(qsent info --json 2>&1)
 reloads1=$(qsent stats 2>/dev/null | sed -n 's/.*"reloads":\([0-9]*\).*/\1/p')
@@ -141,8 +140,8 @@ check reload-swapped "after reload: same MainPID ($pid -> $(mainpid)), reloads $
     [ "$pid" = "$(mainpid)" -a "${reloads1:-0}" -gt "${reloads0:-0}" ]
 if [ "$want" = fp32 ]; then
     qsent classify --jsonl "$DIR/texts.jsonl" --json > "$DIR/got-fp32.jsonl" 2>&1
-    check reload-new-answers "answers after reload == in-process FP32 engine on the host" \
-        same_answers "$DIR/got-fp32.jsonl" "$DIR/expected-fp32.jsonl"
+    cmpout=$(compare "$DIR/got-fp32.jsonl" "$DIR/expected-fp32.jsonl"); crc=$?
+    check reload-new-answers "answers after reload vs in-process FP32 engine on the host: $cmpout" [ "$crc" = 0 ]
 fi
 
 # --- journal priorities: a refused reload is an error, normal events are info --------------------

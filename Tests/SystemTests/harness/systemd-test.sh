@@ -55,29 +55,29 @@ SHARED=${QSENT_SHARED:-$(cd "$HERE/../../.." && pwd)/../shared}
 HF=$SHARED/models/distilbert-h384-imdb
 IMDB=$SHARED/data/imdb/test.jsonl
 
-# Inputs: IMDB test reviews sampled across the file (it is sorted negatives first), cut to 300
-# characters to keep the run short; plain sentences when ../shared is absent.
-python_free_sample() {  # N STEP -> JSONL {"id","text"}
-    LC_ALL=C awk -v n="$1" -v step="$2" 'NR % step == 1 && c < n {
+# Inputs: IMDB test reviews sampled across the file (it is sorted negatives first), cut short to
+# keep the run short; plain sentences when ../shared is absent.
+sample() {  # N STEP CHARS -> JSONL {"id","text"}
+    LC_ALL=C awk -v n="$1" -v step="$2" -v cut="$3" 'NR % step == 1 && c < n {
         t = $0; sub(/^.*"text": *"/, "", t); sub(/"[^"]*$/, "", t)
-        if (length(t) > 300) {
-            # cut at 300 bytes, then back off out of any escape sequence or UTF-8 character
-            t = substr(t, 1, 300)
+        if (length(t) > cut) {
+            # cut at CHARS bytes, then back off out of any escape sequence or UTF-8 character
+            t = substr(t, 1, cut)
             while (index(substr(t, length(t) - 5), "\\") > 0) t = substr(t, 1, length(t) - 1)
             while (t ~ /[\200-\377]$/) t = substr(t, 1, length(t) - 1)
         }
         printf "{\"id\":%d,\"text\":\"%s\"}\n", c, t; c++ }' "$IMDB"
 }
 if [ -f "$IMDB" ]; then
-    python_free_sample 24 1000 > "$EVID/texts.jsonl"
-    python_free_sample 600 40 > "$EVID/pipeline.jsonl"
+    sample 24 1000 300 > "$EVID/texts.jsonl"
+    sample 300 80 200 > "$EVID/pipeline.jsonl"
 else
     i=0; : > "$EVID/texts.jsonl"
     for t in "A wonderful, moving film." "Dreadful. I walked out." "The plot was thin but the acting carried it." \
              "Worst two hours of my life." "I would watch it again tomorrow." "Boring, predictable and far too long."; do
         printf '{"id":%d,"text":"%s"}\n' $i "$t" >> "$EVID/texts.jsonl"; i=$((i+1))
     done
-    awk '{ for (k = 0; k < 100; k++) { s = $0; sub(/"id":[0-9]+/, "\"id\":" (NR - 1) * 100 + k, s); print s } }' \
+    awk '{ for (k = 0; k < 50; k++) { s = $0; sub(/"id":[0-9]+/, "\"id\":" (NR - 1) * 50 + k, s); print s } }' \
         "$EVID/texts.jsonl" > "$EVID/pipeline.jsonl"
 fi
 "$QSENT" classify --model "$MODEL" --jsonl "$EVID/texts.jsonl" --json > "$EVID/expected-int8.jsonl" \
@@ -93,7 +93,7 @@ if [ -f "$HF/config.json" ]; then
     BIND_HF="--bind-ro=$HF:/srv/hf-model"
 fi
 cp "$DEB" "$EVID/qsent.deb"
-cp "$HERE/inside.sh" "$EVID/inside.sh"
+cp "$HERE/inside.sh" "$HERE/compare.awk" "$EVID/"
 chmod 0755 "$EVID/inside.sh"
 rm -f "$EVID/results.txt" "$EVID/inside.log" "$EVID/PASS" "$EVID/FAIL"
 

@@ -219,6 +219,12 @@ check drain-journal "journal: $(journalctl -u qsentd.service -o cat --no-pager |
     sh -c "journalctl -u qsentd.service -o cat --no-pager | grep -q '^stopped'"
 check after-stop "socket still active after stopping the service" systemctl -q is-active qsentd.socket
 
+# --- upgrade path: reinstalling runs postinst configure with the old version ------------------
+DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y "$DIR/qsent.deb" > "$DIR/apt-reinstall.log" 2>&1; rrc=$?
+out=$(qsent classify --json "Superb acting, weak script." 2>&1)
+check reinstall "apt-get install --reinstall (exit $rrc): socket $(systemctl is-active qsentd.socket), answers: $out" \
+    sh -c "[ $rrc = 0 ] && systemctl -q is-active qsentd.socket && echo \"\$1\" | grep -q '\"label\"'" _ "$out"
+
 # --- remove and purge ---------------------------------------------------------------------------
 DEBIAN_FRONTEND=noninteractive apt-get remove -y qsent > "$DIR/apt-remove.log" 2>&1
 check remove "apt-get remove: socket $(systemctl is-active qsentd.socket 2>&1), $SOCK $( [ -e $SOCK ] && echo present || echo gone), units $( [ -e /usr/lib/systemd/system/qsentd.socket ] && echo present || echo gone), no binaries" \

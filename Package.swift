@@ -85,6 +85,8 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(name: "DaemonTests", dependencies: ["QsentProtocol", "QsentCore"]),
+        // The .deb under a real systemd in a Debian 12 container (runs Tests/SystemTests/harness).
+        .testTarget(name: "SystemTests", exclude: ["harness"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -17,7 +17,7 @@ final class SystemdUnitTests: XCTestCase {
         let qsentd = try TestEnv.qsentd()
         for u in ["qsentd.socket", "qsentd.service"] {
             let text = try String(contentsOf: src.appendingPathComponent(u), encoding: .utf8)
-                .replacingOccurrences(of: "/usr/local/bin/qsentd", with: qsentd)
+                .replacingOccurrences(of: "/usr/bin/qsentd", with: qsentd)
             try text.write(to: dir.appendingPathComponent(u), atomically: true, encoding: .utf8)
         }
         return dir

@@ -238,6 +238,18 @@ def loadavg():
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def cpu_busy_pct(seconds=2.0):
+    """Share of all CPUs' time spent not idle (nor in iowait) over the next `seconds`, from /proc/stat."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + (v[4] if len(v) > 4 else 0)
+    t0, i0 = snap()
+    time.sleep(seconds)
+    t1, i1 = snap()
+    return round(100.0 * (1 - (i1 - i0) / max(1, t1 - t0)), 1)
+
+
 # ------------------------------------------------------------------------------------------
 # Statistics
 # ------------------------------------------------------------------------------------------

@@ -467,15 +467,18 @@ def markdown(R, png_names):
              (m["cpu_model"], m["cpus"], m["machine"], " ".join(m["cpu_flags"]) or "none of the relevant ones",
               m["kernel"], m["commit"], m["threads"], m["threads"]))
     L.append("")
-    L.append("Reviews: `%s`, the rows at 0-based line index i %% %d == 0, the first %s of them (stand-in) / first %s "
-             "(dim 768), natural length truncated to 384 tokens. `qsent eval --stride %d --limit %d` selects "
-             "exactly these rows (checked: ids digest `%s`), and every peer saw the same ids." %
-             (m["data"], m["stride"], m.get("reviews", "—"), m.get("reviews768", "—"), m["stride"],
-              m["selection_check"]["rows"], m["selection_check"]["ids_digest"]))
+    counts = " / ".join("the first %d (%s)" % (m[k], w) for k, w in (("reviews", "stand-in"), ("reviews768", "dim 768")) if m.get(k))
+    L.append("Reviews: `%s`, the rows at 0-based line index i %% %d == 0: %s of them, natural length truncated to "
+             "384 tokens. `qsent eval --stride %d --limit %d` selects exactly these rows (checked: ids digest `%s`), "
+             "and every peer saw the same ids." %
+             (m["data"], m["stride"], counts, m["stride"], m["selection_check"]["rows"], m["selection_check"]["ids_digest"]))
     L.append("")
-    L.append("%d rounds; in round r the engine order is rotated by r. Load average (1, 5, 15 min): at start %s; "
-             "per round before → after: %s (after round 1 these include the benchmark's own %d threads)." %
-             (m["rounds"], " / ".join(str(x) for x in m["loadavg_start"]),
+    done = m.get("rounds_done", m["rounds"])
+    L.append("%d round%s%s; in round r the engine order is rotated by r. CPU busy at start: %s %% (2 s of /proc/stat). "
+             "Load average (1, 5, 15 min): at start %s; per round before → after: %s (after round 1 these include the "
+             "benchmark's own %d threads)." %
+             (done, "" if done == 1 else "s", "" if done == m["rounds"] else " (of %d asked: the run stopped early)" % m["rounds"],
+              m.get("cpu_busy_pct_start", "—"), " / ".join(str(x) for x in m["loadavg_start"]),
               "; ".join("%d: %s → %s" % (i + 1, b[0], a[0]) for i, (b, a) in enumerate(zip(m["loadavg_before_round"], m["loadavg_after_round"]))),
               m["threads"]))
     L.append("")
@@ -500,7 +503,7 @@ def markdown(R, png_names):
             agree_k, diff_k = ("agreement", "max_abs_logit_diff") if g.get("reference") else \
                 ("agreement_vs_torch_fp32", "max_abs_logit_diff_vs_torch_fp32")
             L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                TITLES[e] + (" (%s)" % d["isa"] if "isa" in d else ""), fmt(d["reviews_per_s"], 2),
+                TITLES[e] + (" (%s)" % d["isa"] if "isa" in d and e != "qsent-int8-avx2" else ""), fmt(d["reviews_per_s"], 2),
                 ", ".join("%.2f" % x for x in d["per_round"]),
                 "**%.2f×** (%s)" % (ratio["median_of_per_round"], ", ".join("%.2f" % x for x in ratio["per_round"])) if ratio else "1",
                 fmt(d["cpu_ms_per_review"], 1), fmt(d["peak_rss_mb"], 1), fmt(d.get("accuracy"), 4),
@@ -677,6 +680,8 @@ def main():
                     help="run even if the machine is busy (the output is flagged as NOT results)")
     ap.add_argument("--max-load-per-core", type=float, default=0.5,
                     help="refuse to start above this 1-minute load average per CPU (0.5)")
+    ap.add_argument("--wait-for-idle", type=float, default=0, metavar="SECONDS",
+                    help="wait up to SECONDS for the load average to drop below the limit before refusing (0)")
     ap.add_argument("--label", default="", help="a note for the title, e.g. 'smoke run'")
     ap.add_argument("--out", help="output directory (default Benchmarks/results/<UTC date>)")
     ap.add_argument("--skip-build", action="store_true", help="use the existing release binaries")
@@ -711,6 +716,11 @@ def main():
 
     cpus = os.cpu_count()
     load0 = benchlib.loadavg()
+    deadline = time.time() + args.wait_for_idle
+    while load0[0] / cpus > args.max_load_per_core and time.time() < deadline:
+        log("load average %.2f on %d CPUs: waiting for it to drop below %.2f" % (load0[0], cpus, args.max_load_per_core * cpus))
+        time.sleep(min(30, max(1, deadline - time.time())))
+        load0 = benchlib.loadavg()
     loaded = load0[0] / cpus > args.max_load_per_core
     if loaded and not args.allow_load:
         raise SystemExit("the machine is busy: 1-minute load average %.2f on %d CPUs (%.2f per CPU > %.2f). "
@@ -729,6 +739,7 @@ def main():
         except (subprocess.CalledProcessError, FileNotFoundError):
             raise SystemExit("%s cannot import torch/transformers/onnxruntime/tokenizers: make the venv "
                              "(Benchmarks/peers/README.md) or pass --python" % args.python)
+    busy0 = benchlib.cpu_busy_pct()
     os.makedirs(args.work, exist_ok=True)
 
     bins = prepare_binaries(args)
@@ -762,7 +773,7 @@ def main():
                   "latency_warmup": args.latency_warmup, "inproc_reps": args.inproc_reps,
                   "fixed_texts_file": os.path.basename(texts_path) if texts_path else None,
                   "fixed_texts_source_id": texts[0]["source_id"] if texts else None,
-                  "selection_check": selection, "loadavg_start": load0, "loadavg_before_round": [],
+                  "selection_check": selection, "loadavg_start": load0, "cpu_busy_pct_start": busy0, "loadavg_before_round": [],
                   "loadavg_after_round": [], "command": command, "remake": remake,
                   "python": platform.python_version()},
          "fixed_texts": texts, "models": {}, "versions": {}}
@@ -804,15 +815,17 @@ def main():
                         runs[e][-1]["agreement_vs_torch_fp32"] = s["agreement"]
                         runs[e][-1]["max_abs_logit_diff_vs_torch_fp32"] = s["max_abs_logit_diff"]
         R["meta"]["loadavg_after_round"].append(benchlib.loadavg())
+        for g in R["models"].values():
+            for rs in g["runs"].values():
+                for x in rs:
+                    x.pop("logits", None)
+        # Written after every round, so a failure later keeps the rounds done so far.
+        R["meta"]["rounds_done"] = r + 1
+        R["summary"] = summarize(R)
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "sidebyside.json"), "w") as f:
+            json.dump(R, f, indent=1)
     shutil.rmtree(tmp, ignore_errors=True)
-    for g in R["models"].values():
-        for rs in g["runs"].values():
-            for x in rs:
-                x.pop("logits", None)
-    R["summary"] = summarize(R)
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "sidebyside.json"), "w") as f:
-        json.dump(R, f, indent=1)
     md = write_outputs(R, out_dir)
     print(md)
     log("wrote %s/{sidebyside.md,sidebyside.json,*.png}" % out_dir)

@@ -252,9 +252,14 @@ def main():
     args = ap.parse_args()
 
     if args.export_only:
+        # Exports into the cache unless it already holds this model's graphs.
+        out_dir = cache_dir(args.model, args.cache)
+        if os.path.exists(os.path.join(out_dir, "export.json")):
+            print("cached: %s" % out_dir, file=sys.stderr)
+            return
         import torch
         torch.set_num_threads(args.threads)
-        export_onnx(args.model, cache_dir(args.model, args.cache))
+        export_onnx(args.model, out_dir)
         return
     if not args.engine:
         ap.error("--engine is required")

@@ -324,7 +324,7 @@ def run_qsent(args, bins, tag, m, engine, rows, texts, tmp):
            "tokens_per_review": round(res["tokens_per_s"] / res["reviews_per_s"], 1),
            "isa": res["isa"], "precision": res["precision"],
            "cpu_ms_per_review": round(1000 * meas["cpu_after_input_s"] / res["reviews"], 2),
-           "command": " ".join(cmd[:4] + ["<%d reviews on stdin>" % len(rows)] + cmd[5:]), **meas}
+           "command": " ".join(cmd) + " < (the %d selected reviews as JSONL)" % len(rows), **meas}
     out["logits"] = read_logits(dump)
     if texts:
         out["latency"], info = qsent_latency(args, bins, model, isa, texts, m["latency_reps"])
@@ -637,12 +637,42 @@ def plots(R, out_dir):
     return names
 
 
+def readme_snippet(R, out_dir, png_names):
+    """A compact table + plots, with links relative to the repository root, for README.md."""
+    m, S = R["meta"], R["summary"]
+    rel = os.path.relpath(os.path.abspath(out_dir), m.get("root") or os.path.join(HERE, "..", ".."))
+    n0 = m["lengths"][0] if m["lengths"] else None
+    L = ["Measured side by side on %s (%s, %d threads, batch 1, tokenization included; %d interleaved round%s; "
+         "load average %s at start%s; qsent `%s`):" %
+         (m["date_utc"], m["cpu_model"], m["threads"], m.get("rounds_done", m["rounds"]),
+          "" if m.get("rounds_done", m["rounds"]) == 1 else "s", m["loadavg_start"][0],
+          ", **LOADED MACHINE: NOT RESULTS**" if m["loaded"] else "", m["commit"]), ""]
+    L.append("| model | engine | reviews/s | qsent int8 ÷ engine | %s | CPU ms / review | peak RSS MiB | accuracy |"
+             % ("latency p50 / p99 at %s tokens" % n0 if n0 else "latency"))
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for tag, s in S.items():
+        for e, d in s.items():
+            lat = d.get("latency", {}).get(n0)
+            r = d.get("qsent_int8_over")
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                tag, TITLES[e], fmt(d["reviews_per_s"], 2), "%.2f×" % r["median_of_per_round"] if r else "1",
+                "%s / %s ms" % (fmt(lat["p50_ms"]), fmt(lat["p99_ms"])) if lat else "—",
+                fmt(d["cpu_ms_per_review"], 1), fmt(d["peak_rss_mb"], 0),
+                fmt(d.get("accuracy"), 3) if tag == "h384" else "(random)"))
+    L += ["", "Full tables: [%s/sidebyside.md](%s/sidebyside.md). Remake: `%s`" % (rel, rel, m["remake"]), ""]
+    L += ["![%s](%s/%s)" % (n[:-4], rel, n) for n in png_names if n != "resources.png"]
+    L.append("")
+    return "\n".join(L)
+
+
 def write_outputs(R, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     names = plots(R, out_dir)
     md = markdown(R, names)
     with open(os.path.join(out_dir, "sidebyside.md"), "w") as f:
         f.write(md)
+    with open(os.path.join(out_dir, "readme-snippet.md"), "w") as f:
+        f.write(readme_snippet(R, out_dir, names))
     return md
 
 
@@ -695,6 +725,9 @@ def main():
     args.root = root
     args.models = [x for x in args.models.split(",") if x]
     args.engines = [x for x in args.engines.split(",") if x]
+    if "qsent-int8-avx2" in args.engines or args.avx2:
+        if "avx2" not in benchlib.cpu_info()[1]:
+            ap.error("--avx2 / qsent-int8-avx2: this CPU has no AVX2")
     if args.avx2 and "qsent-int8-avx2" not in args.engines:
         args.engines.insert(args.engines.index("qsent-int8") + 1 if "qsent-int8" in args.engines else 0, "qsent-int8-avx2")
     lengths = [int(x) for x in args.lengths.split(",") if x]
@@ -775,7 +808,7 @@ def main():
                   "fixed_texts_source_id": texts[0]["source_id"] if texts else None,
                   "selection_check": selection, "loadavg_start": load0, "cpu_busy_pct_start": busy0, "loadavg_before_round": [],
                   "loadavg_after_round": [], "command": command, "remake": remake,
-                  "python": platform.python_version()},
+                  "python": platform.python_version(), "root": root},
          "fixed_texts": texts, "models": {}, "versions": {}}
     for tag, m in models.items():
         R["models"][tag] = {"blob": m["blob"], "hf": m["hf"], "reference": m["reference"],

@@ -32,79 +32,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-STATUS_KEYS = ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem")
 TEXT = "A quietly moving film with a wonderful cast; I would happily watch it again."
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from benchlib import read_status, run_measured, wait_idle  # noqa: E402
+import benchlib  # noqa: E402
 
 
 def log(msg):
-    print("[e2e %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
-
-
-def read_status(pid):
-    out = {}
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in STATUS_KEYS:
-                    out[k] = int(v.split()[0])  # kB
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return out if out else None
-
-
-class Poller(threading.Thread):
-    """Samples /proc/PID/status until the process is gone."""
-
-    def __init__(self, pid, interval=0.01):
-        super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
-        self.last, self.peak, self.samples = None, {}, 0
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            s = read_status(self.pid)
-            if s is None:
-                break
-            self.samples += 1
-            self.last = s
-            for k, v in s.items():
-                self.peak[k] = max(self.peak.get(k, 0), v)
-            time.sleep(self.interval)
-
-    def result(self):
-        mb = lambda kb: round(kb / 1024.0, 1)
-        if not self.last:
-            return {}
-        return {"peak_rss_mb": mb(max(self.last.get("VmHWM", 0), self.peak.get("VmHWM", 0))),
-                "max_rss_anon_mb": mb(self.peak.get("RssAnon", 0)),
-                "max_rss_file_mb": mb(self.peak.get("RssFile", 0)),
-                "rss_samples": self.samples}
-
-
-def run_measured(cmd, env=None):
-    """Runs cmd, polling its memory; returns (parsed last JSON line of stdout, memory dict)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    poller = Poller(p.pid)
-    poller.start()
-    out, err = p.communicate()
-    poller.stop.set()
-    poller.join()
-    wall = time.perf_counter() - t0
-    if p.returncode != 0:
-        raise SystemExit("command failed (%d): %s\n%s" % (p.returncode, " ".join(cmd), err[-2000:]))
-    lines = [l for l in out.splitlines() if l.strip().startswith("{")]
-    if not lines:
-        raise SystemExit("no JSON output from: %s\n%s" % (" ".join(cmd), out[-2000:]))
-    res = json.loads(lines[-1])
-    mem = poller.result()
-    mem["process_wall_s"] = round(wall, 2)
-    return res, mem
+    benchlib.log("e2e", msg)
 
 
 # ------------------------------------------------------------------------------------------
@@ -202,37 +140,6 @@ def hyperfine_load(args, model, runs, warmup):
             "command": " ".join(cmd)}
 
 
-def threads_cpu(pid):
-    """(all threads blocked/sleeping?, total utime+stime ticks) from /proc/PID/task/*/stat."""
-    busy, ticks = False, 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                s = f.read()
-        except FileNotFoundError:
-            continue
-        fields = s[s.rindex(")") + 2:].split()
-        if fields[0] in ("R", "D"):
-            busy = True
-        ticks += int(fields[11]) + int(fields[12])
-    return busy, ticks
-
-
-def wait_idle(p, quiet_polls=5, interval=0.1, timeout=300):
-    """Waits until every thread of p sleeps and no CPU time accrues for quiet_polls polls."""
-    t0, quiet, last = time.time(), 0, None
-    while time.time() - t0 < timeout:
-        if p.poll() is not None:
-            raise SystemExit("resident probe: qsent exited early (%d)" % p.returncode)
-        busy, ticks = threads_cpu(p.pid)
-        quiet = quiet + 1 if (not busy and ticks == last) else 0
-        last = ticks
-        if quiet >= quiet_polls:
-            return
-        time.sleep(interval)
-    raise SystemExit("resident probe: qsent never went idle")
-
-
 def resident_probe(args, model, model_bytes):
     """RssAnon/RssFile of a qsent process that has loaded `model`, before and after one text.
 
@@ -246,7 +153,7 @@ def resident_probe(args, model, model_bytes):
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     mb = lambda kb: round(kb / 1024.0, 1)
     try:
-        wait_idle(p)
+        wait_idle(p, what="resident probe: qsent")
         loaded = read_status(p.pid)
         with open(args.data) as f:
             review = json.loads(f.readline())
@@ -254,7 +161,7 @@ def resident_probe(args, model, model_bytes):
         pad = (1 << 20) - len(line) - 1
         p.stdin.write(line + b" " * pad + b"\n")
         p.stdin.flush()
-        wait_idle(p)
+        wait_idle(p, what="resident probe: qsent")
         after = read_status(p.pid)
         p.stdin.close()
         out = p.stdout.read().decode()
@@ -392,19 +299,7 @@ def markdown(R):
 
 
 def cpu_info():
-    model, flags = "unknown", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                k = k.strip()
-                if k == "model name" and model == "unknown":
-                    model = v.strip()
-                elif k in ("flags", "Features") and not flags:
-                    flags = set(v.split())
-    except FileNotFoundError:
-        pass
-    have = [x for x in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "asimddp") if x in flags]
+    model, have = benchlib.cpu_info()
     return model, "flags: " + (" ".join(have) if have else "none of avx2/avx512/dotprod")
 
 
@@ -457,14 +352,10 @@ def main():
         if args.subset_n % st:
             raise SystemExit("--step %d must divide the subset size %d" % (st, args.subset_n))
     model, flags = cpu_info()
-    commit = subprocess.run(["git", "-C", args.root, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", args.root, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
     R = {"meta": {"date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                   "cpu_model": model, "cpus": os.cpu_count(), "cpu_flags_note": flags,
                   "machine": platform.machine(), "kernel": platform.release(),
-                  "commit": commit + ("-dirty" if dirty else ""), "data": os.path.realpath(args.data), "stride": args.stride,
+                  "commit": benchlib.git_commit(args.root), "data": os.path.realpath(args.data), "stride": args.stride,
                   "subset_n": args.subset_n, "step": args.step, "step768": args.step768 or args.step, "threads": args.threads, "rounds": args.rounds,
                   "loadavg_start": round(os.getloadavg()[0], 2), "command": args.command,
                   "blob": args.blob, "hf": args.hf, "blob768": args.blob768, "hf768": args.hf768}}

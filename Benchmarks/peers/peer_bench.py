@@ -2,13 +2,16 @@
 """Peer engines on the qsent benchmark subset: the bar qsent has to clear.
 
 Runs one peer engine over the benchmark subset -- the IMDB test reviews at 0-based line index
-i with i % 25 == 0 of test.jsonl (1,000 reviews: 500 neg, 500 pos) -- one review at a time
-(batch 1), 2 intra-op threads, HF fast tokenizer with truncation to --max-len (384) tokens,
-and prints one JSON object on stdout.
+i with i % --stride == 0 of test.jsonl (default 25: 1,000 reviews, 500 neg, 500 pos) -- one
+review at a time (batch 1), 2 intra-op threads, HF fast tokenizer with truncation to
+--max-len (384) tokens, and prints one JSON object on stdout.
 
 Engines:
   torch-fp32          transformers *ForSequenceClassification, FP32, torch.set_num_threads(2)
   torch-dynamic-int8  the same after torch.ao.quantization.quantize_dynamic({nn.Linear}, qint8)
+  ort-fp32            torch.onnx.export (dynamic batch and sequence axes) ->
+                      onnxruntime.transformers.optimizer (model_type "bert": fused attention,
+                      LayerNorm, GELU) -> InferenceSession(intra_op 2, inter_op 1)
   ort-int8            torch.onnx.export (dynamic batch and sequence axes) ->
                       onnxruntime.transformers.optimizer (model_type "bert": fused attention,
                       LayerNorm, GELU) -> onnxruntime.quantization.quantize_dynamic (QInt8
@@ -20,8 +23,13 @@ Timing: each review is timed from raw text to logits (tokenization included); th
 --warmup reviews are run once before timing and not counted. reviews_per_s = n / sum of the
 per-review times. RSS: VmRSS and VmHWM from /proc/self/status after the run.
 
---limit N < 1000 takes N reviews evenly spaced over the subset (so both classes stay
-represented): subset[(k * len(subset)) // N] for k = 0 ..< N.
+--limit N takes N reviews of the subset: with --select spread (the default) evenly spaced
+over it (so both classes stay represented): subset[(k * len(subset)) // N] for k = 0 ..< N;
+with --select first the first N (what `qsent eval --stride K --limit N` takes).
+
+--latency-texts FILE (JSONL {"tokens": N, "text": ...}, each text tokenizing to exactly N
+tokens, [CLS] and [SEP] included) adds, after the throughput pass, --latency-reps timed runs of
+each text (after --latency-warmup untimed ones), raw text -> logits, reported as p50 / p99.
 """
 
 import argparse
@@ -35,7 +43,10 @@ import subprocess
 import sys
 import time
 
-ENGINES = ("ort-int8", "torch-dynamic-int8", "torch-fp32")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import benchlib  # noqa: E402
+
+ENGINES = ("ort-int8", "ort-fp32", "torch-dynamic-int8", "torch-fp32")
 
 
 def proc_status_mb():
@@ -46,17 +57,6 @@ def proc_status_mb():
             if k in ("VmRSS", "VmHWM"):
                 out[k] = int(v.split()[0]) / 1024.0
     return out
-
-
-def load_subset(path, limit):
-    sub = []
-    with open(path) as f:
-        for i, line in enumerate(f):
-            if i % 25 == 0:
-                sub.append(json.loads(line))
-    if limit and limit < len(sub):
-        sub = [sub[(k * len(sub)) // limit] for k in range(limit)]
-    return sub
 
 
 def load_tokenizer(tok_dir, max_len):
@@ -161,9 +161,9 @@ def export_onnx(model_dir, out_dir):
 # ------------------------------------------------------------------------------------------
 
 
-def make_ort(model_dir, args):
+def make_ort(model_dir, args, quantized):
     out_dir = cache_dir(model_dir, args.cache)
-    int8_path = os.path.join(out_dir, "model.opt.int8.onnx")
+    onnx_path = os.path.join(out_dir, "model.opt.int8.onnx" if quantized else "model.opt.onnx")
     if not os.path.exists(os.path.join(out_dir, "export.json")):
         print("exporting %s -> %s" % (model_dir, out_dir), file=sys.stderr)
         subprocess.run([sys.executable, os.path.abspath(__file__), "--export-only", "--model", model_dir,
@@ -176,11 +176,11 @@ def make_ort(model_dir, args):
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(int8_path, so, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
     with open(os.path.join(out_dir, "export.json")) as f:
         extra = json.load(f)
-    extra["onnx_file"] = int8_path
-    extra["onnx_mb"] = round(os.path.getsize(int8_path) / 2 ** 20, 1)
+    extra["onnx_file"] = onnx_path
+    extra["onnx_mb"] = round(os.path.getsize(onnx_path) / 2 ** 20, 1)
 
     def run(ids):
         a = np.asarray([ids], dtype=np.int64)
@@ -210,9 +210,15 @@ def make_torch(model_dir, args, quantized):
                  "attn_implementation": model.config._attn_implementation}
 
 
-def load_reference(model_dir):
-    path = os.path.join(model_dir, "reference", "test_logits_fp32_len384.jsonl")
+def load_reference(model_dir, choice):
+    """--reference auto: the model folder's reference/test_logits_fp32_len384.jsonl if present;
+    none: no comparison (the caller compares dumped logits itself); else a JSONL path."""
+    if choice == "none":
+        return None
+    path = os.path.join(model_dir, "reference", "test_logits_fp32_len384.jsonl") if choice == "auto" else choice
     if not os.path.exists(path):
+        if choice != "auto":
+            raise SystemExit("--reference %s: no such file" % path)
         return None
     ref = {}
     with open(path) as f:
@@ -227,7 +233,16 @@ def main():
     ap.add_argument("--model", required=True, help="HF model folder")
     ap.add_argument("--engine", choices=ENGINES)
     ap.add_argument("--data", default="/work/shared/data/imdb/test.jsonl")
+    ap.add_argument("--stride", type=int, default=25, help="subset: 0-based line index %% STRIDE == 0 (25)")
     ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--select", choices=("spread", "first"), default="spread",
+                    help="--limit N takes N evenly spaced reviews of the subset (spread) or its first N (first)")
+    ap.add_argument("--reference", default="auto",
+                    help="FP32 reference logits JSONL to compare with: auto (the model's reference/ folder), none, or a path")
+    ap.add_argument("--dump-logits", help="write {\"id\",\"logits\"} per review to FILE")
+    ap.add_argument("--latency-texts", help="JSONL {\"tokens\",\"text\"} of fixed-length texts to time one by one")
+    ap.add_argument("--latency-reps", type=int, default=100)
+    ap.add_argument("--latency-warmup", type=int, default=5)
     ap.add_argument("--tokenizer", help="folder with tokenizer.json (default: --model)")
     ap.add_argument("--max-len", type=int, default=384)
     ap.add_argument("--threads", type=int, default=2)
@@ -237,19 +252,33 @@ def main():
     args = ap.parse_args()
 
     if args.export_only:
+        # Exports into the cache unless it already holds this model's graphs.
+        out_dir = cache_dir(args.model, args.cache)
+        if os.path.exists(os.path.join(out_dir, "export.json")):
+            print("cached: %s" % out_dir, file=sys.stderr)
+            return
         import torch
         torch.set_num_threads(args.threads)
-        export_onnx(args.model, cache_dir(args.model, args.cache))
+        export_onnx(args.model, out_dir)
         return
     if not args.engine:
         ap.error("--engine is required")
 
-    reviews = load_subset(args.data, args.limit)
+    reviews = benchlib.select_rows(args.data, args.stride, args.limit, spread=args.select == "spread")
     tok = load_tokenizer(args.tokenizer or args.model, args.max_len)
+    fixed = []
+    if args.latency_texts:
+        with open(args.latency_texts) as f:
+            fixed = [json.loads(l) for l in f if l.strip()]
+        for t in fixed:
+            n = len(tok.encode(t["text"]).ids)
+            if n != t["tokens"] or n > args.max_len:
+                raise SystemExit("%s: a text meant to be %d tokens tokenizes to %d here (max %d)"
+                                 % (args.latency_texts, t["tokens"], n, args.max_len))
     rss_start = proc_status_mb()
     t0 = time.perf_counter()
-    if args.engine == "ort-int8":
-        run, extra = make_ort(args.model, args)
+    if args.engine.startswith("ort-"):
+        run, extra = make_ort(args.model, args, quantized=args.engine == "ort-int8")
     else:
         run, extra = make_torch(args.model, args, quantized=args.engine == "torch-dynamic-int8")
     load_s = time.perf_counter() - t0
@@ -276,6 +305,17 @@ def main():
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     rss_end = proc_status_mb()
 
+    latency = {}
+    for t in fixed:
+        for _ in range(args.latency_warmup):
+            run(tok.encode(t["text"]).ids)
+        times = []
+        for _ in range(args.latency_reps):
+            t0 = time.perf_counter()
+            run(tok.encode(t["text"]).ids)
+            times.append(time.perf_counter() - t0)
+        latency[str(t["tokens"])] = benchlib.latency_summary(times)
+
     total = sum(lat)
     labels = [r["label"] for r in reviews]
     argmax = [max(range(len(p)), key=p.__getitem__) for p in preds]
@@ -284,6 +324,9 @@ def main():
         "model": os.path.realpath(args.model),
         "tokenizer": os.path.realpath(args.tokenizer or args.model),
         "n": len(reviews),
+        "stride": args.stride,
+        "select": args.select,
+        "ids_digest": benchlib.ids_digest([r["id"] for r in reviews]),
         "threads": args.threads,
         "max_len": args.max_len,
         "mean_tokens": round(statistics.mean(n_tokens), 1),
@@ -308,7 +351,14 @@ def main():
         "host": platform.machine(),
         "python": platform.python_version(),
     }
-    ref = load_reference(args.model)
+    if latency:
+        result["latency"] = latency
+        result["latency_reps"] = args.latency_reps
+    if args.dump_logits:
+        with open(args.dump_logits, "w") as f:
+            for r, p in zip(reviews, preds):
+                f.write(json.dumps({"id": r["id"], "logits": p}) + "\n")
+    ref = load_reference(args.model, args.reference)
     if ref is not None and all(r["id"] in ref for r in reviews) and args.max_len == 384:
         diffs = [max(abs(a - b) for a, b in zip(p, ref[r["id"]])) for p, r in zip(preds, reviews)]
         agree = [int(a == max(range(len(ref[r["id"]])), key=ref[r["id"]].__getitem__))

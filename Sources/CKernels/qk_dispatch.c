@@ -235,23 +235,36 @@ void qk_sgemm_nt(qk_isa isa, int M, int N, int K, const float *A, int lda, const
     }
 }
 
-void qk_softmax_rows(int M, int N, float *X, int ldx) {
+// Elementwise kernels: every x86 SIMD ISA runs the AVX2 code (it is not the bottleneck
+// there); scalar and the ARM ISAs run the portable C reference.
+#if defined(QK_HAVE_X86)
+static int qk_elementwise_avx2(qk_isa isa) {
+    const qk_isa u = qk_usable(isa);
+    return u == QK_ISA_AVX2 || u == QK_ISA_AVX512VNNI;
+}
+#endif
+
+void qk_softmax_rows(qk_isa isa, int M, int N, float *X, int ldx) {
     if (M <= 0 || N <= 0) return;
 #if defined(QK_HAVE_X86)
-    if (qk_x86_avx2_cheap()) {
+    if (qk_elementwise_avx2(isa)) {
         qk_avx2_softmax_rows(M, N, X, ldx);
         return;
     }
+#else
+    (void)isa;
 #endif
     qk_scalar_softmax_rows(M, N, X, ldx);
 }
 
-void qk_gelu(size_t n, float *x) {
+void qk_gelu(qk_isa isa, size_t n, float *x) {
 #if defined(QK_HAVE_X86)
-    if (qk_x86_avx2_cheap()) {
+    if (qk_elementwise_avx2(isa)) {
         qk_avx2_gelu(n, x);
         return;
     }
+#else
+    (void)isa;
 #endif
     qk_scalar_gelu(n, x);
 }

@@ -144,11 +144,11 @@ public struct Kernels: Sendable {
         x.data.withUnsafeMutableBufferPointer { xp in
             if let residual {
                 precondition(residual.data.count == count)
-                residual.data.withUnsafeBufferPointer { rp in qk_add(count, rp.baseAddress, xp.baseAddress) }
+                residual.data.withUnsafeBufferPointer { rp in qk_add(isa, count, rp.baseAddress, xp.baseAddress) }
             }
             ln.gamma.withPointer { g in
                 ln.beta.withPointer { b in
-                    qk_layernorm(rows, d, xp.baseAddress, d, g, b, eps, xp.baseAddress, d)
+                    qk_layernorm(isa, rows, d, xp.baseAddress, d, g, b, eps, xp.baseAddress, d)
                 }
             }
         }
@@ -185,7 +185,7 @@ public struct Kernels: Sendable {
                                 let l = Int32(len)
                                 // scores = Qh Kh^T
                                 qk_sgemm_nt(isa, l, l, Int32(dh), qh, ld, kh, ld, nil, QK_ACT_NONE, s, l, 0, l)
-                                qk_softmax_rows(l, l, s, l)
+                                qk_softmax_rows(isa, l, l, s, l)
                                 // Vh^T: [dh][len]
                                 for t in 0..<len {
                                     let row = vh + t * 3 * dim

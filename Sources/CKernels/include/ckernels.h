@@ -82,18 +82,22 @@ void qk_sgemm_nt(qk_isa isa, int M, int N, int K, const float *A, int lda,
                  float *C, int ldc, int n0, int n1);
 
 /// In place: X[m][:] = softmax(X[m][:N]) per row, with max subtraction.
-void qk_softmax_rows(int M, int N, float *X, int ldx);
+/// SIMD on x86 (AVX2 code for every x86 SIMD ISA); scalar otherwise.
+void qk_softmax_rows(qk_isa isa, int M, int N, float *X, int ldx);
 
 /// out[m][:] = (X[m][:] - mean) / sqrt(var + eps) * gamma + beta, per row of D.
 /// (biased variance, as torch.nn.LayerNorm). out may alias X.
-void qk_layernorm(int M, int D, const float *X, int ldx, const float *gamma,
+/// One portable C implementation for every ISA today (memory-bound; `isa` is accepted so the
+/// contract "every kernel takes the ISA" holds and a SIMD version can be added without an API change).
+void qk_layernorm(qk_isa isa, int M, int D, const float *X, int ldx, const float *gamma,
                   const float *beta, float eps, float *out, int ldo);
 
 /// In place: x[i] = GELU(x[i]) = 0.5 x (1 + erf(x / sqrt 2)) (exact erf form, torch default).
-void qk_gelu(size_t n, float *x);
+/// SIMD on x86 (AVX2 code for every x86 SIMD ISA); scalar otherwise.
+void qk_gelu(qk_isa isa, size_t n, float *x);
 
-/// y[i] += x[i]
-void qk_add(size_t n, const float *x, float *y);
+/// y[i] += x[i]  (one portable C implementation for every ISA, as qk_layernorm)
+void qk_add(qk_isa isa, size_t n, const float *x, float *y);
 
 #ifdef __cplusplus
 }

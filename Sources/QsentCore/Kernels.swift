@@ -21,7 +21,7 @@ public struct Kernels: Sendable {
         }
     }
 
-    static let all: [qk_isa] = [QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD]
+    static let all: [qk_isa] = [QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVXVNNI, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD]
     public static var allNames: [String] { all.map { String(cString: qk_isa_name($0)) } }
     public static var supportedNames: [String] { all.filter { qk_isa_supported($0) != 0 }.map { String(cString: qk_isa_name($0)) } }
 

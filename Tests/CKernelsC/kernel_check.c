@@ -206,9 +206,9 @@ static void check_elementwise(qk_isa isa) {
 }
 
 int main(void) {
-    qk_isa all[5] = {QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD};
+    qk_isa all[6] = {QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_AVXVNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD};
     printf("best ISA: %s\n", qk_isa_name(qk_isa_best()));
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         qk_isa isa = all[i];
         if (!qk_isa_supported(isa)) {
             // Forcing an unsupported ISA must degrade to scalar, never SIGILL.

@@ -15,7 +15,7 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-let allISAs: [qk_isa] = [QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD]
+let allISAs: [qk_isa] = [QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD, QK_ISA_AVXVNNI]
 /// Every SIMD ISA this machine can run (the scalar reference excluded).
 let simdISAs: [qk_isa] = allISAs.filter { $0 != QK_ISA_SCALAR && qk_isa_supported($0) != 0 }
 
@@ -72,7 +72,7 @@ final class CKernelsTests: XCTestCase {
         XCTAssertEqual(qk_isa_supported(QK_ISA_SCALAR), 1)
         XCTAssertEqual(qk_isa_supported(qk_isa(rawValue: 99)), 0)
         XCTAssertNotEqual(qk_isa_supported(qk_isa_best()), 0)
-        XCTAssertEqual(allISAs.map(isaName), ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod"])
+        XCTAssertEqual(allISAs.map(isaName), ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "avxvnni"])
         #if arch(x86_64)
         XCTAssertEqual(qk_isa_supported(QK_ISA_NEON), 0)
         #elseif arch(arm64)
@@ -443,11 +443,12 @@ final class CKernelsTests: XCTestCase {
         XCTAssertTrue(out.contains("best ISA: neon\n"), out)
     }
 
-    /// The AVX-512 VNNI file compiled against SIMDe's portable intrinsics and checked bit-exact
+    /// The AVX-512 VNNI and AVX-VNNI files compiled against SIMDe's portable intrinsics and checked bit-exact
     /// against scalar: covers its logic on machines without AVX-512 (like the dev VM). On an
     /// AVX-512 machine the native kernels are also covered by the tests above.
     func testAVX512KernelsEmulated() throws {
         let out = try runScript("avx512_emulated.sh")
         XCTAssertTrue(out.contains("ISA avx512vnni: checking"), out)
+        XCTAssertTrue(out.contains("ISA avxvnni: checking"), out)
     }
 }

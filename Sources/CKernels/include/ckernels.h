@@ -24,13 +24,14 @@ typedef enum {
     QK_ISA_AVX512VNNI = 2,   // x86-64 AVX-512 F/BW/VL + VNNI (vpdpbusd)
     QK_ISA_NEON = 3,         // AArch64 Advanced SIMD (smull/sadalp)
     QK_ISA_NEON_DOTPROD = 4, // AArch64 Advanced SIMD + dotprod (sdot)
+    QK_ISA_AVXVNNI = 5,      // x86-64 AVX2 + FMA + AVX-VNNI (VEX vpdpbusd on ymm; Alder Lake, N100...)
 } qk_isa;
 
 /// Non-zero if this CPU (and OS) can run `isa`.
 int qk_isa_supported(qk_isa isa);
-/// The fastest supported ISA.
+/// The fastest supported ISA (x86: avx512vnni, then avxvnni, then avx2).
 qk_isa qk_isa_best(void);
-/// Stable lower-case name: "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod".
+/// Stable lower-case name: "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "avxvnni".
 const char *qk_isa_name(qk_isa isa);
 
 /// Activation functions fused into GEMM output stages.

@@ -304,10 +304,54 @@ static int mac_tables(const qk_isa *isas, int nisa, int threads2, int only_k, in
     return 0;
 }
 
+// Attention, one head (head dim 64) at sequence length L, as Kernels.attention runs it:
+// S = Q K^T (sgemm_nt M=L N=L K=64), softmax rows of S, ctx = P V (sgemm_nt M=L N=64 K=L
+// against V^T). MAC/cycle of the two GEMMs (the FMA peak is 16 with ymm, 32 with zmm) and the
+// softmax cost in cycles per score.
+static void attention_table(const qk_isa *isas, int nisa) {
+    printf("\nattention, one head of 64 (fp32): MAC/cycle of QK^T and PV, softmax cycles/score\n");
+    printf("%-11s %4s %6s %9s %9s %12s\n", "isa", "L", "GHz", "QK^T", "PV", "softmax c/s");
+    const int Ls[3] = {128, 256, 384}, dh = 64;
+    for (int li = 0; li < 3; li++) {
+        const int L = Ls[li];
+        float *Q = malloc(sizeof(float) * (size_t)L * dh), *K = malloc(sizeof(float) * (size_t)L * dh);
+        float *S = malloc(sizeof(float) * (size_t)L * L), *Vt = malloc(sizeof(float) * (size_t)dh * L);
+        float *O = malloc(sizeof(float) * (size_t)L * dh), *S0 = malloc(sizeof(float) * (size_t)L * L);
+        for (int i = 0; i < L * dh; i++) Q[i] = (float)(rand() % 200 - 100) * 0.01f, K[i] = (float)(rand() % 200 - 100) * 0.01f;
+        for (int i = 0; i < L * dh; i++) Vt[i] = (float)(rand() % 200 - 100) * 0.01f;
+        for (int i = 0; i < L * L; i++) S0[i] = (float)(rand() % 200 - 100) * 0.05f;
+        double ghz = clock_ghz(NULL);
+        for (int ii = 0; ii < nisa; ii++) {
+            const int reps = 41;
+            double tq[41], tp[41], ts[41];
+            for (int r = 0; r < reps; r++) {
+                double t0 = cpu_now();
+                qk_sgemm_nt(isas[ii], L, L, dh, Q, dh, K, dh, NULL, QK_ACT_NONE, S, L, 0, L);
+                double t1 = cpu_now();
+                memcpy(S, S0, sizeof(float) * (size_t)L * L);
+                double t2 = cpu_now();
+                qk_softmax_rows(isas[ii], L, L, S, L);
+                double t3 = cpu_now();
+                qk_sgemm_nt(isas[ii], L, dh, L, S, L, Vt, L, NULL, QK_ACT_NONE, O, dh, 0, dh);
+                double t4 = cpu_now();
+                tq[r] = t1 - t0, ts[r] = t3 - t2, tp[r] = t4 - t3;
+            }
+            qsort(tq, reps, sizeof(double), cmpd);
+            qsort(tp, reps, sizeof(double), cmpd);
+            qsort(ts, reps, sizeof(double), cmpd);
+            const double macs = (double)L * L * dh;
+            printf("%-11s %4d %6.2f %9.2f %9.2f %12.2f\n", qk_isa_name(isas[ii]), L, ghz, macs / tq[reps / 2] * 1e-9 / ghz,
+                   macs / tp[reps / 2] * 1e-9 / ghz, ts[reps / 2] * ghz * 1e9 / ((double)L * L));
+            fflush(stdout);
+        }
+        free(Q); free(K); free(S); free(Vt); free(O); free(S0);
+    }
+}
+
 int main(int argc, char **argv) {
     const int shapes[6][2] = {{384, 384}, {384, 1536}, {1536, 384}, {768, 768}, {768, 3072}, {3072, 768}};
     const int Ms[3] = {1, 64, 384};
-    int with_scalar = 0, only_k = 0, only_n = 0, legacy = 0, threads2 = 0;
+    int with_scalar = 0, only_k = 0, only_n = 0, legacy = 0, threads2 = 0, attention_only = 0;
     const char *only_isa = NULL;
     double target_s = 0.15;
     for (int i = 1; i < argc; i++) {
@@ -316,10 +360,12 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) only_isa = argv[++i];
         else if (strcmp(argv[i], "--gops") == 0) legacy = 1;
         else if (strcmp(argv[i], "--2t") == 0) threads2 = 1;
+        else if (strcmp(argv[i], "--attention") == 0) attention_only = 1;
         else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) target_s = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: gemm_bench [--scalar] [--isa NAME] [--shape K N] [--2t] [--seconds S] [--gops]\n"
+            fprintf(stderr, "usage: gemm_bench [--scalar] [--isa NAME] [--shape K N] [--2t] [--seconds S] [--attention] [--gops]\n"
                             "  default: MAC/cycle/core tables for the model's linear shapes at M = 64..384\n"
+                            "  then the attention table (QK^T, softmax, PV per head); --attention: only that\n"
                             "  --gops: also the older GOPS tables (M = 1, 64, 384, 1 and 2 threads)\n");
             return 2;
         }
@@ -357,7 +403,8 @@ int main(int argc, char **argv) {
         if (peak_s8 == 0) { peak_s8 = p; peak_f32 = f; }
     }
 #endif
-    mac_tables(isas, nisa, threads2, only_k, only_n, target_s);
+    if (!attention_only) mac_tables(isas, nisa, threads2, only_k, only_n, target_s);
+    attention_table(isas, nisa);
     if (!legacy) return 0;
     printf("\nGOPS = 2*M*N*K / time, median of repeats; wall = wall clock, cpu = thread CPU time (slowest thread);\n"
            "%%peak = cpu-1T / peak above (peaks measured with thread CPU time too)\n");

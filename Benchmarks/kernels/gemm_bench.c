@@ -1,6 +1,12 @@
-// CKernels micro-benchmark (not a test): int8 GEMM GOPS and fp32 sgemm_nt GFLOPS per ISA for the
-// DistilBERT/BERT layer shapes, single thread and 2 threads (N split at a multiple of 16, as the
-// engine does), plus measured instruction peaks of this machine. Build and run: run.sh.
+// CKernels micro-benchmark (not a test). For the four linear layers of the model at dim 384
+// (K x N = 384x1152 fused QKV, 384x384, 384x1536, 1536x384) and dim 768 (768x2304, 768x768,
+// 768x3072, 3072x768), at M = 64, 128, 256, 384 rows, per ISA: int8 GEMM (qk_gemm_s8_f32) and
+// fp32 sgemm_nt in MAC per cycle per core, and their ratio. The clock is measured in the same
+// run, right before each shape, by a calibrated loop: a dependent chain of vfmadd (latency 4
+// cycles on Zen 2/3/4 and on Skylake..Sapphire Rapids) timed in thread CPU time, cross-checked
+// against a dependent imul chain (latency 3 cycles). Times are per-thread CPU time
+// (CLOCK_THREAD_CPUTIME_ID: excludes descheduled time on a shared machine), median of repeats.
+// Also prints measured instruction peaks of this machine. Build and run: run.sh.
 #define _GNU_SOURCE
 #include "ckernels.h"
 #include <pthread.h>
@@ -72,6 +78,30 @@ __attribute__((target("avx2"), noinline)) static double peak_avx2_s8(void) {
     (void)sink;
     return 8.0 * 32 * 2 * (PEAK_ITERS / 2) / t * 1e-9;
 }
+// The AVX2 kernel's step since the XOR scheme (qk_avx2.c): vpxor, vpmaddubsw, vpmaddwd, vpaddd.
+__attribute__((target("avx2"), noinline)) static double peak_avx2_xor(void) {
+    __m256i acc[8], n[4], u[4];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_set1_epi32(i);
+    for (int i = 0; i < 4; i++) n[i] = _mm256_set1_epi8((char)(i & 1 ? -1 : 0)), u[i] = _mm256_set1_epi8((char)(i + 1));
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i w0 = _mm256_set1_epi8(3), w1 = _mm256_set1_epi8(5);
+    double t0 = cpu_now();
+    for (long i = 0; i < PEAK_ITERS / 2; i++) {
+        for (int r = 0; r < 4; r++) {
+            __m256i a = _mm256_maddubs_epi16(u[r], _mm256_xor_si256(w0, n[r]));
+            __m256i b = _mm256_maddubs_epi16(u[r], _mm256_xor_si256(w1, n[r]));
+            acc[2 * r] = _mm256_add_epi32(acc[2 * r], _mm256_madd_epi16(a, ones));
+            acc[2 * r + 1] = _mm256_add_epi32(acc[2 * r + 1], _mm256_madd_epi16(b, ones));
+        }
+        __asm__ volatile("" : "+x"(w0), "+x"(w1));
+    }
+    double t = cpu_now() - t0;
+    __m256i s = acc[0];
+    for (int i = 1; i < 8; i++) s = _mm256_add_epi32(s, acc[i]);
+    volatile int sink = _mm256_extract_epi32(s, 0);
+    (void)sink;
+    return 8.0 * 32 * 2 * (PEAK_ITERS / 2) / t * 1e-9;
+}
 __attribute__((target("avx2,fma"), noinline)) static double peak_fma_ymm(void) {
     __m256 acc[10];
     for (int i = 0; i < 10; i++) acc[i] = _mm256_set1_ps((float)i);
@@ -100,6 +130,50 @@ __attribute__((target("avx512f"), noinline)) static double peak_fma_zmm(void) {
     (void)sink;
     return 12.0 * 32 * PEAK_ITERS / t * 1e-9;
 }
+#endif
+
+// ---- clock --------------------------------------------------------------------------------------
+#if defined(__x86_64__)
+#define CLK_ITERS 4000000L
+// 4 * CLK_ITERS cycles of dependent vfmadd (4-cycle latency), and 3 * CLK_ITERS of dependent
+// imul (3-cycle latency on the same cores; a dependent `add` chain is no clock on Golden Cove,
+// which folds add-immediate at rename).
+__attribute__((target("fma"), noinline)) static double clock_fma_ghz(void) {
+    __m128 x = _mm_set1_ps(1.0f);
+    const __m128 a = _mm_set1_ps(0.999999f), b = _mm_set1_ps(1e-7f);
+    double t0 = cpu_now();
+    for (long i = 0; i < CLK_ITERS; i += 4) {
+        x = _mm_fmadd_ps(x, a, b);
+        x = _mm_fmadd_ps(x, a, b);
+        x = _mm_fmadd_ps(x, a, b);
+        x = _mm_fmadd_ps(x, a, b);
+    }
+    double t = cpu_now() - t0;
+    volatile float sink = _mm_cvtss_f32(x);
+    (void)sink;
+    return 4.0 * CLK_ITERS / t * 1e-9;
+}
+__attribute__((noinline)) static double clock_imul_ghz(void) {
+    uint64_t x = 3;
+    double t0 = cpu_now();
+    for (long i = 0; i < CLK_ITERS; i += 4)
+        __asm__ volatile("imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0" : "+r"(x));
+    double t = cpu_now() - t0;
+    volatile uint64_t sink = x;
+    (void)sink;
+    return 3.0 * CLK_ITERS / t * 1e-9;
+}
+// Median of 5 calibrations.
+static double clock_ghz(double *imul_ghz) {
+    double f[5], a[5];
+    for (int i = 0; i < 5; i++) f[i] = clock_fma_ghz(), a[i] = clock_imul_ghz();
+    qsort(f, 5, sizeof(double), cmpd);
+    qsort(a, 5, sizeof(double), cmpd);
+    if (imul_ghz) *imul_ghz = a[2];
+    return f[2];
+}
+#else
+static double clock_ghz(double *imul_ghz) { if (imul_ghz) *imul_ghz = 0; return 0; }
 #endif
 
 // ---- GEMM timing -----------------------------------------------------------------------------------
@@ -174,40 +248,164 @@ static double bench(job base, int threads, double *cpu) {
     return med;
 }
 
+// The model's linear layers (K x N) at dim 384 and 768, and the M (tokens) to run them at.
+static const int lin_shapes[8][2] = {{384, 1152}, {384, 384}, {384, 1536}, {1536, 384},
+                                     {768, 2304}, {768, 768}, {768, 3072}, {3072, 768}};
+static const int lin_M[4] = {64, 128, 256, 384};
+
+// MAC/cycle/core tables: int8 per ISA, fp32 sgemm (same ISA's sgemm), ratio, 1 thread (and 2).
+static int mac_tables(const qk_isa *isas, int nisa, int threads2, int only_k, int only_n, double target_s) {
+    printf("\nMAC/cycle/core = M*N*K / (thread CPU seconds * clock); clock measured before each shape.\n"
+           "int8 = qk_gemm_s8_f32 (fused dequant + bias), fp32 = qk_sgemm_nt (bias) on the same shape;\n"
+           "x = int8 MAC rate / fp32 MAC rate. Median of repeats.%s\n",
+           threads2 ? " 2T: the same with N split over 2 threads (CPU time of the slower thread)." : "");
+    printf("%-11s %5s %5s %4s %6s %9s %9s %6s %9s%s\n", "isa", "K", "N", "M", "GHz", "int8", "fp32", "x",
+           "us-int8", threads2 ? "   int8-2T   fp32-2T" : "");
+    for (int s = 0; s < 8; s++) {
+        const int K = lin_shapes[s][0], N = lin_shapes[s][1], Kp = (K + 3) / 4 * 4;
+        if (only_k && (K != only_k || N != only_n)) continue;
+        const int Mmax = 384;
+        int8_t *W = malloc((size_t)N * K), *P = malloc(qk_packed_s8_size(N, K)), *A = calloc((size_t)Mmax * Kp, 1);
+        int32_t *cs = malloc(sizeof(int32_t) * N);
+        float *ws = malloc(sizeof(float) * N), *bias = malloc(sizeof(float) * N), *as = malloc(sizeof(float) * Mmax);
+        float *C = malloc(sizeof(float) * (size_t)Mmax * N);
+        float *Af = malloc(sizeof(float) * (size_t)Mmax * K), *Bf = malloc(sizeof(float) * (size_t)N * K);
+        for (int i = 0; i < N * K; i++) W[i] = (int8_t)(rand() % 255 - 127);
+        for (int i = 0; i < Mmax * Kp; i++) A[i] = (i % Kp) < K ? (int8_t)(rand() % 255 - 127) : 0;
+        for (int i = 0; i < N; i++) { ws[i] = 0.01f; bias[i] = 0.5f; }
+        for (int i = 0; i < Mmax; i++) as[i] = 0.02f;
+        for (int i = 0; i < Mmax * K; i++) Af[i] = (float)(rand() % 200 - 100) * 0.01f;
+        for (int i = 0; i < N * K; i++) Bf[i] = (float)(rand() % 200 - 100) * 0.01f;
+        qk_pack_s8(N, K, W, K, P, cs);
+        for (int mi = 0; mi < 4; mi++) {
+            const int M = lin_M[mi];
+            const double macs = (double)M * N * K;
+            double ghz = clock_ghz(NULL);
+            for (int ii = 0; ii < nisa; ii++) {
+                int reps = (int)(target_s / (macs / 3e10));
+                reps = reps < 5 ? 5 : reps > 2001 ? 2001 : reps;
+                job j8 = {0, isas[ii], M, N, K, 0, N, reps, A, P, cs, as, ws, bias, NULL, NULL, C, NULL, NULL, NULL};
+                job jf = {1, isas[ii], M, N, K, 0, N, reps / 2 < 5 ? 5 : reps / 2, NULL, NULL, NULL, NULL, NULL, bias, Af, Bf, C, NULL, NULL, NULL};
+                double c8, cf, c82 = 0, cf2 = 0;
+                double w8 = bench(j8, 1, &c8);
+                (void)w8;
+                bench(jf, 1, &cf);
+                if (threads2) { bench(j8, 2, &c82); bench(jf, 2, &cf2); }
+                const double m8 = macs / c8 * 1e-9 / ghz, mf = macs / cf * 1e-9 / ghz;
+                printf("%-11s %5d %5d %4d %6.2f %9.2f %9.2f %6.2f %9.1f", qk_isa_name(isas[ii]), K, N, M, ghz, m8, mf,
+                       m8 / mf, c8 * 1e6);
+                if (threads2) printf(" %9.2f %9.2f", macs / c82 * 1e-9 / ghz / 2, macs / cf2 * 1e-9 / ghz / 2);
+                printf("\n");
+                fflush(stdout);
+            }
+        }
+        free(W); free(P); free(A); free(cs); free(ws); free(bias); free(as); free(C); free(Af); free(Bf);
+    }
+    return 0;
+}
+
+// Attention, one head (head dim 64) at sequence length L, as Kernels.attention runs it:
+// S = Q K^T (sgemm_nt M=L N=L K=64), softmax rows of S, ctx = P V (sgemm_nt M=L N=64 K=L
+// against V^T). MAC/cycle of the two GEMMs (the FMA peak is 16 with ymm, 32 with zmm) and the
+// softmax cost in cycles per score.
+static void attention_table(const qk_isa *isas, int nisa) {
+    printf("\nattention, one head of 64 (fp32): MAC/cycle of QK^T and PV, softmax cycles/score\n");
+    printf("%-11s %4s %6s %9s %9s %12s\n", "isa", "L", "GHz", "QK^T", "PV", "softmax c/s");
+    const int Ls[3] = {128, 256, 384}, dh = 64;
+    for (int li = 0; li < 3; li++) {
+        const int L = Ls[li];
+        float *Q = malloc(sizeof(float) * (size_t)L * dh), *K = malloc(sizeof(float) * (size_t)L * dh);
+        float *S = malloc(sizeof(float) * (size_t)L * L), *Vt = malloc(sizeof(float) * (size_t)dh * L);
+        float *O = malloc(sizeof(float) * (size_t)L * dh), *S0 = malloc(sizeof(float) * (size_t)L * L);
+        for (int i = 0; i < L * dh; i++) Q[i] = (float)(rand() % 200 - 100) * 0.01f, K[i] = (float)(rand() % 200 - 100) * 0.01f;
+        for (int i = 0; i < L * dh; i++) Vt[i] = (float)(rand() % 200 - 100) * 0.01f;
+        for (int i = 0; i < L * L; i++) S0[i] = (float)(rand() % 200 - 100) * 0.05f;
+        double ghz = clock_ghz(NULL);
+        for (int ii = 0; ii < nisa; ii++) {
+            const int reps = 41;
+            double tq[41], tp[41], ts[41];
+            for (int r = 0; r < reps; r++) {
+                double t0 = cpu_now();
+                qk_sgemm_nt(isas[ii], L, L, dh, Q, dh, K, dh, NULL, QK_ACT_NONE, S, L, 0, L);
+                double t1 = cpu_now();
+                memcpy(S, S0, sizeof(float) * (size_t)L * L);
+                double t2 = cpu_now();
+                qk_softmax_rows(isas[ii], L, L, S, L);
+                double t3 = cpu_now();
+                qk_sgemm_nt(isas[ii], L, dh, L, S, L, Vt, L, NULL, QK_ACT_NONE, O, dh, 0, dh);
+                double t4 = cpu_now();
+                tq[r] = t1 - t0, ts[r] = t3 - t2, tp[r] = t4 - t3;
+            }
+            qsort(tq, reps, sizeof(double), cmpd);
+            qsort(tp, reps, sizeof(double), cmpd);
+            qsort(ts, reps, sizeof(double), cmpd);
+            const double macs = (double)L * L * dh;
+            printf("%-11s %4d %6.2f %9.2f %9.2f %12.2f\n", qk_isa_name(isas[ii]), L, ghz, macs / tq[reps / 2] * 1e-9 / ghz,
+                   macs / tp[reps / 2] * 1e-9 / ghz, ts[reps / 2] * ghz * 1e9 / ((double)L * L));
+            fflush(stdout);
+        }
+        free(Q); free(K); free(S); free(Vt); free(O); free(S0);
+    }
+}
+
 int main(int argc, char **argv) {
     const int shapes[6][2] = {{384, 384}, {384, 1536}, {1536, 384}, {768, 768}, {768, 3072}, {3072, 768}};
     const int Ms[3] = {1, 64, 384};
-    int with_scalar = 0, only_k = 0, only_n = 0;
+    int with_scalar = 0, only_k = 0, only_n = 0, legacy = 0, threads2 = 0, attention_only = 0;
+    const char *only_isa = NULL;
+    double target_s = 0.15;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--scalar") == 0) with_scalar = 1;
         else if (strcmp(argv[i], "--shape") == 0 && i + 2 < argc) { only_k = atoi(argv[i + 1]); only_n = atoi(argv[i + 2]); i += 2; }
-        else { fprintf(stderr, "usage: gemm_bench [--scalar] [--shape K N]\n"); return 2; }
+        else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) only_isa = argv[++i];
+        else if (strcmp(argv[i], "--gops") == 0) legacy = 1;
+        else if (strcmp(argv[i], "--2t") == 0) threads2 = 1;
+        else if (strcmp(argv[i], "--attention") == 0) attention_only = 1;
+        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) target_s = atof(argv[++i]);
+        else {
+            fprintf(stderr, "usage: gemm_bench [--scalar] [--isa NAME] [--shape K N] [--2t] [--seconds S] [--attention] [--gops]\n"
+                            "  default: MAC/cycle/core tables for the model's linear shapes at M = 64..384\n"
+                            "  then the attention table (QK^T, softmax, PV per head); --attention: only that\n"
+                            "  --gops: also the older GOPS tables (M = 1, 64, 384, 1 and 2 threads)\n");
+            return 2;
+        }
     }
-    qk_isa isas[5];
+    qk_isa isas[6];
     int nisa = 0;
-    for (int i = with_scalar ? 0 : 1; i <= 4; i++)
-        if (qk_isa_supported((qk_isa)i)) isas[nisa++] = (qk_isa)i;
+    for (int i = with_scalar ? 0 : 1; i <= 5; i++)
+        if (qk_isa_supported((qk_isa)i) && (!only_isa || strcmp(only_isa, qk_isa_name((qk_isa)i)) == 0))
+            isas[nisa++] = (qk_isa)i;
     if (nisa == 0) isas[nisa++] = QK_ISA_SCALAR;
 
     printf("# CKernels benchmark; best ISA: %s\n", qk_isa_name(qk_isa_best()));
     double peak_s8 = 0, peak_f32 = 0;
 #if defined(__x86_64__)
+    double imul_ghz, ghz = clock_ghz(&imul_ghz);
+    printf("clock (thread CPU time): %.3f GHz from the vfmadd latency chain, %.3f GHz from the imul chain\n",
+           ghz, imul_ghz);
     if (qk_isa_supported(QK_ISA_AVX512VNNI)) {
         peak_s8 = peak_vnni();
-        printf("peak vpdpbusd zmm (1 thread): %.1f GOPS\n", peak_s8);
+        printf("peak vpdpbusd zmm (1 thread): %.1f GOPS = %.1f MAC/cycle\n", peak_s8, peak_s8 / 2 / ghz);
         peak_f32 = peak_fma_zmm();
-        printf("peak vfmadd zmm  (1 thread): %.1f GFLOPS\n", peak_f32);
+        printf("peak vfmadd zmm  (1 thread): %.1f GFLOPS = %.1f MAC/cycle\n", peak_f32, peak_f32 / 2 / ghz);
     } else {
         printf("peak vpdpbusd zmm: not measurable, this CPU/OS has no AVX-512 VNNI\n");
     }
     if (qk_isa_supported(QK_ISA_AVX2)) {
-        double p = peak_avx2_s8();
-        printf("peak AVX2 int8 step (vpsignb+vpmaddubsw+vpmaddwd+vpaddd, 1 thread): %.1f GOPS\n", p);
+        double p0 = peak_avx2_s8();
+        printf("peak AVX2 int8 sign-trick step (vpsignb+vpmaddubsw+vpmaddwd+vpaddd, 1 thread): %.1f GOPS = %.1f MAC/cycle\n",
+               p0, p0 / 2 / ghz);
+        double p = peak_avx2_xor();
+        printf("peak AVX2 int8 XOR step, the kernel's (vpxor+vpmaddubsw+vpmaddwd+vpaddd, 1 thread): %.1f GOPS = %.1f MAC/cycle\n",
+               p, p / 2 / ghz);
         double f = peak_fma_ymm();
-        printf("peak vfmadd ymm (1 thread): %.1f GFLOPS\n", f);
+        printf("peak vfmadd ymm (1 thread): %.1f GFLOPS = %.1f MAC/cycle\n", f, f / 2 / ghz);
         if (peak_s8 == 0) { peak_s8 = p; peak_f32 = f; }
     }
 #endif
+    if (!attention_only) mac_tables(isas, nisa, threads2, only_k, only_n, target_s);
+    attention_table(isas, nisa);
+    if (!legacy) return 0;
     printf("\nGOPS = 2*M*N*K / time, median of repeats; wall = wall clock, cpu = thread CPU time (slowest thread);\n"
            "%%peak = cpu-1T / peak above (peaks measured with thread CPU time too)\n");
     printf("%-11s %5s %5s %4s %8s %8s %8s %8s %8s %9s\n", "int8 isa", "K", "N", "M", "wall-1T", "cpu-1T", "%peak",

@@ -1,10 +1,7 @@
 // x86-64 AVX2 + FMA kernels (no VNNI). Compiled with per-function target attributes only.
 //
-// int8 GEMM: pmaddubsw needs an unsigned operand, so use the sign trick:
-//   maddubs(|a| as u8, sign(w, a)) = sum of pairs |a| * (w * sgn a) = sum of pairs a * w
-// |a| <= 128 (a = -128 gives 0x80 = 128 as u8) and |w| <= 127, so a pair sum is at most
-// 2 * 128 * 127 = 32512 < 32767: pmaddubsw never saturates. pmaddwd with ones then widens
-// pairs to int32 (exact). Results are therefore bit-exact with the scalar reference.
+// int8 GEMM: pmaddubsw on |a| and the weights bit-flipped where a < 0, exact (see the int8
+// GEMM section below). Results are bit-exact with the scalar reference.
 #include "qk_internal.h"
 
 #if defined(QK_HAVE_X86)
@@ -16,32 +13,7 @@
 
 // ---- vector math ---------------------------------------------------------------------------
 
-QK_TI __m256 gelu8(__m256 v) {
-    __m256 x = _mm256_mul_ps(v, _mm256_set1_ps(QK_SQRT1_2));
-    x = _mm256_min_ps(x, _mm256_set1_ps(4.0f));
-    x = _mm256_max_ps(x, _mm256_set1_ps(-4.0f));
-    __m256 x2 = _mm256_mul_ps(x, x);
-    __m256 p = _mm256_fmadd_ps(x2, _mm256_set1_ps(QK_ERF_A13), _mm256_set1_ps(QK_ERF_A11));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A9));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A7));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A5));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A3));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(QK_ERF_A1));
-    p = _mm256_mul_ps(x, p);
-    __m256 q = _mm256_fmadd_ps(x2, _mm256_set1_ps(QK_ERF_B8), _mm256_set1_ps(QK_ERF_B6));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(QK_ERF_B4));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(QK_ERF_B2));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(QK_ERF_B0));
-    __m256 erf = _mm256_div_ps(p, q);
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v),
-                         _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
-}
-
-QK_TI __m256 act8(__m256 v, qk_act act) {
-    if (act == QK_ACT_GELU) return gelu8(v);
-    if (act == QK_ACT_RELU) return _mm256_max_ps(v, _mm256_setzero_ps());
-    return v;
-}
+#include "qk_avx2_math.h"
 
 QK_TI __m256 exp8(__m256 x0) {
     __m256 x = _mm256_min_ps(x0, _mm256_set1_ps(QK_EXP_HI));
@@ -60,14 +32,6 @@ QK_TI __m256 exp8(__m256 x0) {
     __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
     __m256 under = _mm256_cmp_ps(x0, _mm256_set1_ps(QK_EXP_LO), _CMP_LT_OQ);
     return _mm256_andnot_ps(under, y);
-}
-
-// Lane mask (all-ones int32 lanes) for lanes base+i (i < 8) inside [lo, hi).
-QK_TI __m256i lane_mask(int base, int lo, int hi) {
-    __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    __m256i ge = _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(lo - 1));
-    __m256i lt = _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx);
-    return _mm256_and_si256(ge, lt);
 }
 
 // ---- elementwise -----------------------------------------------------------------------------
@@ -168,12 +132,27 @@ QK_T void qk_avx2_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t
 }
 
 // ---- int8 GEMM ----------------------------------------------------------------------------------
+//
+// Exact scheme (fewer multiply-port operations than the sign trick): pmaddubsw needs one
+// unsigned operand, so take u = |a| (u8; |-128| = 0x80 = 128) and flip the weights' bits where
+// a < 0 with a byte mask n = (a < 0 ? 0xff : 0):
+//   u * (w XOR n) = a * w                 if a >= 0
+//                 = -a * (-w - 1) = a * w + a   if a < 0      (~w = -w - 1)
+// so sum_k u_k * (w_k XOR n_k) = sum_k a_k w_k + sum_k min(a_k, 0): the error is a per-row
+// constant (independent of the channel), computed once per row block and subtracted at store.
+// Range: u <= 128 and w XOR n in [-128, 127] (w in [-127, 127]), so a pmaddubsw pair lies in
+// [-32768, 32512]: it never saturates (the negative bound is INT16_MIN exactly). pmaddwd with
+// ones then widens pairs to int32. One step of 8 channels x 4 k is vpxor + vpmaddubsw +
+// vpmaddwd + vpaddd: the same count as the sign trick, but vpxor (unlike vpsignb) runs on
+// every vector ALU port (Intel p0/p1/p5, Zen 3 FP0-3), leaving the multiply ports to the two
+// multiplies. Bit-exact with the scalar reference.
 
 #define S8_MR 4
+#define S8_STACK_KP 4096 // row-block buffer on the stack up to this Kp (32 KiB), else malloc
 
 // acc[r][h] += A[r] . W[panel channels 8h..8h+7] over nkg groups of 4 k.
-// ib is the row block interleaved per k group: ib[kg][r] = {a[4kg..4kg+3], |a|[4kg..4kg+3]}
-// (8 bytes per row), so the loop needs one activation pointer (no GPR spills).
+// ib is the row block interleaved per k group: ib[kg][r] = {n[4kg..4kg+3], |a|[4kg..4kg+3]}
+// (8 bytes per row), so the loop needs one activation pointer and broadcasts straight from it.
 QK_TI void s8_kernel(const int R, int nkg, const uint8_t *ib, const int8_t *pw,
                      __m256i acc[S8_MR][2]) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -185,12 +164,12 @@ QK_TI void s8_kernel(const int R, int nkg, const uint8_t *ib, const int8_t *pw,
         const uint8_t *p = ib + (size_t)kg * 8 * R;
         QK_UNROLL
         for (int r = 0; r < R; r++) {
-            int32_t av, uv;
-            memcpy(&av, p + 8 * r, 4);
+            int32_t nv, uv;
+            memcpy(&nv, p + 8 * r, 4);
             memcpy(&uv, p + 8 * r + 4, 4);
-            const __m256i va = _mm256_set1_epi32(av), vu = _mm256_set1_epi32(uv);
-            __m256i t0 = _mm256_maddubs_epi16(vu, _mm256_sign_epi8(w0, va));
-            __m256i t1 = _mm256_maddubs_epi16(vu, _mm256_sign_epi8(w1, va));
+            const __m256i vn = _mm256_set1_epi32(nv), vu = _mm256_set1_epi32(uv); // vpbroadcastd m32
+            __m256i t0 = _mm256_maddubs_epi16(vu, _mm256_xor_si256(w0, vn));
+            __m256i t1 = _mm256_maddubs_epi16(vu, _mm256_xor_si256(w1, vn));
             acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(t0, ones));
             acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(t1, ones));
         }
@@ -205,36 +184,11 @@ typedef struct {
     void *C;
 } s8_args;
 
-QK_TI void s8_store(const s8_args *g, int m, int nb, __m256i acc0, __m256i acc1) {
-    const int full = nb >= g->n0 && nb + 16 <= g->n1;
-    __m256i acc[2] = {acc0, acc1};
-    QK_UNROLL
-    for (int h = 0; h < 2; h++) {
-        const int n = nb + 8 * h;
-        if (!full && (n + 8 <= g->n0 || n >= g->n1)) continue;
-        const __m256i mask = full ? _mm256_set1_epi32(-1) : lane_mask(n, g->n0, g->n1);
-        if (g->out_f32) {
-            float *c = (float *)g->C + (size_t)m * (size_t)g->ldc + n;
-            __m256 ws, b = _mm256_setzero_ps();
-            if (full) {
-                ws = _mm256_loadu_ps(g->wscale + n);
-                if (g->bias) b = _mm256_loadu_ps(g->bias + n);
-            } else {
-                ws = _mm256_maskload_ps(g->wscale + n, mask);
-                if (g->bias) b = _mm256_maskload_ps(g->bias + n, mask);
-            }
-            __m256 s = _mm256_mul_ps(_mm256_set1_ps(g->ascale[m]), ws);
-            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[h]), s);
-            if (g->bias) v = _mm256_add_ps(v, b);
-            v = act8(v, g->act);
-            if (full) _mm256_storeu_ps(c, v);
-            else _mm256_maskstore_ps(c, mask, v);
-        } else {
-            int32_t *c = (int32_t *)g->C + (size_t)m * (size_t)g->ldc + n;
-            if (full) _mm256_storeu_si256((__m256i *)c, acc[h]);
-            else _mm256_maskstore_epi32((int *)c, mask, acc[h]);
-        }
-    }
+// Stores acc - neg (neg = the row's sum of min(a, 0), see above) through the output stage.
+QK_TI void s8_store(const s8_args *g, int m, int nb, int32_t neg, __m256i acc0, __m256i acc1) {
+    const __m256i vneg = _mm256_set1_epi32(neg);
+    qk_avx2_store16(g->out_f32, g->C, g->ldc, m, nb, g->n0, g->n1, g->out_f32 ? g->ascale[m] : 0.0f,
+                    g->wscale, g->bias, g->act, _mm256_sub_epi32(acc0, vneg), _mm256_sub_epi32(acc1, vneg));
 }
 
 // One row, two panels at once (GEMV, M = 1): four independent accumulator chains and two
@@ -244,21 +198,21 @@ QK_TI void s8_kernel_1x2(int nkg, const uint8_t *ib, const int8_t *pw0, const in
     const __m256i ones = _mm256_set1_epi16(1);
     acc[0] = acc[1] = acc[2] = acc[3] = _mm256_setzero_si256();
     for (int kg = 0; kg < nkg; kg++) {
-        int32_t av, uv;
-        memcpy(&av, ib + (size_t)kg * 8, 4);
+        int32_t nv, uv;
+        memcpy(&nv, ib + (size_t)kg * 8, 4);
         memcpy(&uv, ib + (size_t)kg * 8 + 4, 4);
-        const __m256i va = _mm256_set1_epi32(av), vu = _mm256_set1_epi32(uv);
+        const __m256i vn = _mm256_set1_epi32(nv), vu = _mm256_set1_epi32(uv);
         const int8_t *w[2] = {pw0 + (size_t)kg * 64, pw1 + (size_t)kg * 64};
         QK_UNROLL
         for (int h = 0; h < 4; h++) {
             const __m256i wv = _mm256_loadu_si256((const __m256i *)(w[h >> 1] + 32 * (h & 1)));
-            const __m256i t = _mm256_maddubs_epi16(vu, _mm256_sign_epi8(wv, va));
+            const __m256i t = _mm256_maddubs_epi16(vu, _mm256_xor_si256(wv, vn));
             acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(t, ones));
         }
     }
 }
 
-QK_TI void s8_block(const int R, const s8_args *g, int m0, const uint8_t *ib,
+QK_TI void s8_block(const int R, const s8_args *g, int m0, const uint8_t *ib, const int32_t *neg,
                     const int8_t *packed, int nb_lo, int nb_hi) {
     int nb = nb_lo;
     if (R == 1) {
@@ -266,8 +220,8 @@ QK_TI void s8_block(const int R, const s8_args *g, int m0, const uint8_t *ib,
             const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
             __m256i acc[4];
             s8_kernel_1x2(g->Kp / 4, ib, pw, pw + (size_t)g->Kp * 16, acc);
-            s8_store(g, m0, nb, acc[0], acc[1]);
-            s8_store(g, m0, nb + 16, acc[2], acc[3]);
+            s8_store(g, m0, nb, neg[0], acc[0], acc[1]);
+            s8_store(g, m0, nb + 16, neg[0], acc[2], acc[3]);
         }
     }
     for (; nb < nb_hi; nb += 16) {
@@ -275,7 +229,54 @@ QK_TI void s8_block(const int R, const s8_args *g, int m0, const uint8_t *ib,
         __m256i acc[S8_MR][2];
         s8_kernel(R, g->Kp / 4, ib, pw, acc);
         QK_UNROLL
-        for (int r = 0; r < R; r++) s8_store(g, m0 + r, nb, acc[r][0], acc[r][1]);
+        for (int r = 0; r < R; r++) s8_store(g, m0 + r, nb, neg[r], acc[r][0], acc[r][1]);
+    }
+}
+
+// Builds the interleaved row block ib[kg][r] = {n, |a|} for rows m0..m0+R-1 and each row's
+// sum of min(a, 0). Vectorized: 32 k (8 groups) per step; Kp is a multiple of 4.
+QK_T static void s8_interleave(int R, int Kp, const int8_t *A, int lda, int m0, uint8_t *ib,
+                               int32_t *neg) {
+    const __m256i zero = _mm256_setzero_si256(), ones8 = _mm256_set1_epi8(1);
+    for (int r = 0; r < R; r++) {
+        const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
+        __m256i nsum = _mm256_setzero_si256(); // sums of |min(a,0)| in 16-bit pairs, widened below
+        __m256i nacc = _mm256_setzero_si256();
+        int k = 0;
+        for (; k + 32 <= Kp; k += 32) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(src + k));
+            const __m256i n = _mm256_cmpgt_epi8(zero, a);
+            const __m256i u = _mm256_abs_epi8(a);
+            // |min(a, 0)| = u & n; pair sums via maddubs with ones (<= 256, exact), then to int32.
+            nsum = _mm256_maddubs_epi16(_mm256_and_si256(u, n), ones8);
+            nacc = _mm256_add_epi32(nacc, _mm256_madd_epi16(nsum, _mm256_set1_epi16(1)));
+            // 64-bit lanes of {n(4), u(4)} in k-group order: permute groups then unpack.
+            const __m256i np = _mm256_permute4x64_epi64(n, 0xd8), up = _mm256_permute4x64_epi64(u, 0xd8);
+            const __m256i lo = _mm256_unpacklo_epi32(np, up), hi = _mm256_unpackhi_epi32(np, up);
+            // lo = groups 0,1 | 2,3 ; hi = groups 4,5 | 6,7 (after the 0xd8 lane permute)
+            const int kg = k / 4;
+            uint8_t *d = ib + ((size_t)kg * R + r) * 8;
+            const size_t st = (size_t)R * 8;
+            _mm_storel_epi64((__m128i *)(d + 0 * st), _mm256_castsi256_si128(lo));
+            _mm_storeh_pd((double *)(d + 1 * st), _mm_castsi128_pd(_mm256_castsi256_si128(lo)));
+            _mm_storel_epi64((__m128i *)(d + 2 * st), _mm256_extracti128_si256(lo, 1));
+            _mm_storeh_pd((double *)(d + 3 * st), _mm_castsi128_pd(_mm256_extracti128_si256(lo, 1)));
+            _mm_storel_epi64((__m128i *)(d + 4 * st), _mm256_castsi256_si128(hi));
+            _mm_storeh_pd((double *)(d + 5 * st), _mm_castsi128_pd(_mm256_castsi256_si128(hi)));
+            _mm_storel_epi64((__m128i *)(d + 6 * st), _mm256_extracti128_si256(hi, 1));
+            _mm_storeh_pd((double *)(d + 7 * st), _mm_castsi128_pd(_mm256_extracti128_si256(hi, 1)));
+        }
+        int32_t t[8];
+        _mm256_storeu_si256((__m256i *)t, nacc);
+        int32_t sneg = -(t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7]);
+        for (; k < Kp; k++) {
+            const int v = src[k];
+            uint8_t *d = ib + ((size_t)(k / 4) * R + r) * 8 + (k % 4);
+            d[0] = (uint8_t)(v < 0 ? 0xff : 0);
+            d[4] = (uint8_t)(v < 0 ? -v : v);
+            sneg += v < 0 ? v : 0;
+        }
+        neg[r] = sneg;
     }
 }
 
@@ -284,11 +285,13 @@ QK_T void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const f
                           qk_act act, void *C, int ldc, int n0, int n1, int out_f32) {
     const int Kp = QK_ROUND_UP(K, 4);
     s8_args g = {M, N, Kp, lda, ldc, n0, n1, out_f32, A, ascale, wscale, bias, act, C};
-    uint8_t *ib = (uint8_t *)malloc((size_t)S8_MR * 2 * (size_t)Kp);
+    uint8_t stack_ib[S8_MR * 2 * (Kp <= S8_STACK_KP ? Kp : 4)] __attribute__((aligned(32)));
+    uint8_t *ib = Kp <= S8_STACK_KP ? stack_ib : (uint8_t *)malloc((size_t)S8_MR * 2 * (size_t)Kp);
     if (!ib) {
         qk_scalar_gemm_s8(M, N, K, A, lda, ascale, packed, wscale, bias, act, C, ldc, n0, n1, out_f32);
         return;
     }
+    int32_t neg[S8_MR];
     // N chunks whose packed weights stay in L2 (<= ~256 KiB) while every row block uses them.
     int chunk = (256 * 1024) / (Kp * 16) * 16;
     if (chunk < 16) chunk = 16;
@@ -297,27 +300,16 @@ QK_T void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const f
         const int nc_hi = nc + chunk < n1 ? nc + chunk : n1;
         for (int m0 = 0; m0 < M; m0 += S8_MR) {
             const int R = M - m0 < S8_MR ? M - m0 : S8_MR;
-            QK_UNROLL
-            for (int r = 0; r < R; r++) { // interleave a and |a| as u8 (abs(-128) = 0x80 = 128)
-                const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
-                for (int kg = 0; kg < Kp / 4; kg++) {
-                    uint8_t *dst = ib + ((size_t)kg * R + r) * 8;
-                    for (int t = 0; t < 4; t++) {
-                        const int v = src[kg * 4 + t];
-                        dst[t] = (uint8_t)v;
-                        dst[4 + t] = (uint8_t)(v < 0 ? -v : v);
-                    }
-                }
-            }
+            s8_interleave(R, Kp, A, lda, m0, ib, neg);
             switch (R) {
-            case 4: s8_block(4, &g, m0, ib, packed, nc, nc_hi); break;
-            case 3: s8_block(3, &g, m0, ib, packed, nc, nc_hi); break;
-            case 2: s8_block(2, &g, m0, ib, packed, nc, nc_hi); break;
-            default: s8_block(1, &g, m0, ib, packed, nc, nc_hi); break;
+            case 4: s8_block(4, &g, m0, ib, neg, packed, nc, nc_hi); break;
+            case 3: s8_block(3, &g, m0, ib, neg, packed, nc, nc_hi); break;
+            case 2: s8_block(2, &g, m0, ib, neg, packed, nc, nc_hi); break;
+            default: s8_block(1, &g, m0, ib, neg, packed, nc, nc_hi); break;
             }
         }
     }
-    free(ib);
+    if (ib != stack_ib) free(ib);
 }
 
 // ---- fp32 GEMM (NT) ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ static uint64_t qk_xgetbv0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-// bit 0: AVX2+FMA usable, bit 1: AVX-512 F/BW/VL/VNNI usable (CPU flags and OS-enabled state).
+// bit 0: AVX2+FMA usable, bit 1: AVX-512 F/BW/VL/VNNI usable, bit 2: AVX-VNNI usable
+// (CPU flags and OS-enabled state).
 static int qk_x86_features(void) {
     unsigned a, b, c, d;
     if (__get_cpuid_max(0, 0) < 7) return 0;
@@ -40,6 +41,12 @@ static int qk_x86_features(void) {
     int r = 0;
     if (os_ymm && avx2 && fma) r |= 1;
     if ((r & 1) && os_zmm && f512 && bw && vl && vnni) r |= 2;
+    // AVX-VNNI: CPUID.(EAX=7, ECX=1):EAX bit 4; ymm state only (XCR0 bits 1-2, checked above).
+    if (a >= 1 && (r & 1)) { // a = max sub-leaf of leaf 7
+        unsigned a1, b1, c1, d1;
+        __cpuid_count(7, 1, a1, b1, c1, d1);
+        if ((a1 >> 4) & 1) r |= 4;
+    }
     return r;
 }
 #endif
@@ -56,6 +63,11 @@ int qk_isa_supported(qk_isa isa) {
         return 1;
 #endif
         return (qk_x86_features() & 2) != 0;
+    case QK_ISA_AVXVNNI:
+#if defined(QK_AVXVNNI_EMULATED)
+        return 1;
+#endif
+        return (qk_x86_features() & 4) != 0;
 #endif
 #if defined(QK_HAVE_ARM64)
     case QK_ISA_NEON:
@@ -78,6 +90,7 @@ qk_isa qk_isa_best(void) {
 #if defined(QK_HAVE_X86)
     int f = qk_x86_features();
     if (f & 2) return QK_ISA_AVX512VNNI;
+    if (f & 4) return QK_ISA_AVXVNNI;
     if (f & 1) return QK_ISA_AVX2;
 #endif
 #if defined(QK_HAVE_ARM64)
@@ -94,6 +107,7 @@ const char *qk_isa_name(qk_isa isa) {
     case QK_ISA_AVX512VNNI: return "avx512vnni";
     case QK_ISA_NEON: return "neon";
     case QK_ISA_NEON_DOTPROD: return "neon-dotprod";
+    case QK_ISA_AVXVNNI: return "avxvnni";
     default: return "unknown";
     }
 }
@@ -117,6 +131,13 @@ static int qk_x86_avx512_cheap(void) {
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512vnni");
 }
+// "avxvnni" sits in __cpu_features2 of both runtimes (LLVM 17+ keeps libgcc's order).
+static int qk_x86_avxvnni_cheap(void) {
+#if defined(QK_AVXVNNI_EMULATED)
+    return 1; // test-only build: the AVX-VNNI file runs on SIMDe's portable intrinsics
+#endif
+    return qk_x86_avx2_cheap() && __builtin_cpu_supports("avxvnni");
+}
 #endif
 
 // An ISA that was asked for but cannot run here degrades to scalar (never SIGILL).
@@ -125,6 +146,7 @@ static qk_isa qk_usable(qk_isa isa) {
 #if defined(QK_HAVE_X86)
     case QK_ISA_AVX2: return qk_x86_avx2_cheap() ? isa : QK_ISA_SCALAR;
     case QK_ISA_AVX512VNNI: return qk_x86_avx512_cheap() ? isa : QK_ISA_SCALAR;
+    case QK_ISA_AVXVNNI: return qk_x86_avxvnni_cheap() ? isa : QK_ISA_SCALAR;
 #endif
 #if defined(QK_HAVE_ARM64)
     case QK_ISA_NEON: return isa;
@@ -148,6 +170,7 @@ void qk_quantize_rows_s8(qk_isa isa, int M, int K, const float *X, int ldx, int8
         qk_avx512_quantize_rows_s8(M, K, X, ldx, Q, ldq, scale);
         return;
     case QK_ISA_AVX2:
+    case QK_ISA_AVXVNNI:
         qk_avx2_quantize_rows_s8(M, K, X, ldx, Q, ldq, scale);
         return;
 #endif
@@ -162,10 +185,14 @@ static void qk_gemm_s8_any(qk_isa isa, int M, int N, int K, const int8_t *A, int
                            int n0, int n1, int out_f32) {
     if (M <= 0 || K < 0 || n0 < 0 || n1 > N || n0 >= n1) return;
     isa = K == 0 ? QK_ISA_SCALAR : qk_usable(isa); // K = 0: empty sums, scalar writes 0 / act(bias)
-    // The VNNI kernel needs the column sums for its +128 shift; without them use AVX2.
-    if (isa == QK_ISA_AVX512VNNI && colsum == NULL) isa = qk_usable(QK_ISA_AVX2);
+    // The VNNI kernels need the column sums for their +128 shift; without them use AVX2.
+    if ((isa == QK_ISA_AVX512VNNI || isa == QK_ISA_AVXVNNI) && colsum == NULL) isa = qk_usable(QK_ISA_AVX2);
     switch (isa) {
 #if defined(QK_HAVE_X86)
+    case QK_ISA_AVXVNNI:
+        qk_avxvnni_gemm_s8(M, N, K, A, lda, ascale, packed, colsum, wscale, bias, act, C, ldc, n0,
+                           n1, out_f32);
+        return;
     case QK_ISA_AVX512VNNI:
         qk_avx512_gemm_s8(M, N, K, A, lda, ascale, packed, colsum, wscale, bias, act, C, ldc, n0,
                           n1, out_f32);
@@ -221,6 +248,7 @@ void qk_sgemm_nt(qk_isa isa, int M, int N, int K, const float *A, int lda, const
         qk_avx512_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;
     case QK_ISA_AVX2:
+    case QK_ISA_AVXVNNI:
         qk_avx2_sgemm_nt(M, N, K, A, lda, B, ldb, bias, act, C, ldc, n0, n1);
         return;
 #endif
@@ -235,23 +263,36 @@ void qk_sgemm_nt(qk_isa isa, int M, int N, int K, const float *A, int lda, const
     }
 }
 
-void qk_softmax_rows(int M, int N, float *X, int ldx) {
+// Elementwise kernels: every x86 SIMD ISA runs the AVX2 code (it is not the bottleneck
+// there); scalar and the ARM ISAs run the portable C reference.
+#if defined(QK_HAVE_X86)
+static int qk_elementwise_avx2(qk_isa isa) {
+    const qk_isa u = qk_usable(isa);
+    return u == QK_ISA_AVX2 || u == QK_ISA_AVX512VNNI || u == QK_ISA_AVXVNNI;
+}
+#endif
+
+void qk_softmax_rows(qk_isa isa, int M, int N, float *X, int ldx) {
     if (M <= 0 || N <= 0) return;
 #if defined(QK_HAVE_X86)
-    if (qk_x86_avx2_cheap()) {
+    if (qk_elementwise_avx2(isa)) {
         qk_avx2_softmax_rows(M, N, X, ldx);
         return;
     }
+#else
+    (void)isa;
 #endif
     qk_scalar_softmax_rows(M, N, X, ldx);
 }
 
-void qk_gelu(size_t n, float *x) {
+void qk_gelu(qk_isa isa, size_t n, float *x) {
 #if defined(QK_HAVE_X86)
-    if (qk_x86_avx2_cheap()) {
+    if (qk_elementwise_avx2(isa)) {
         qk_avx2_gelu(n, x);
         return;
     }
+#else
+    (void)isa;
 #endif
     qk_scalar_gelu(n, x);
 }

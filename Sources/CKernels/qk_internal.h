@@ -53,6 +53,12 @@ void qk_avx512_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const floa
 void qk_avx512_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                         const float *bias, qk_act act, float *C, int ldc, int n0, int n1);
 #endif
+#if defined(QK_HAVE_X86) || defined(QK_AVXVNNI_EMULATED)
+void qk_avxvnni_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const float *ascale,
+                        const int8_t *packed, const int32_t *colsum, const float *wscale,
+                        const float *bias, qk_act act, void *C, int ldc, int n0, int n1,
+                        int out_f32);
+#endif
 
 // ---- AArch64 ---------------------------------------------------------------------------
 #if defined(__aarch64__)

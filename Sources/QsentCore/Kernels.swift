@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 import Foundation
 
 /// The kernel layer: ISA choice, threading, and the Swift side of every C kernel call.
@@ -7,6 +6,8 @@ import Foundation
 public struct Kernels: Sendable {
     public let isa: qk_isa
     public let threads: Int
+    /// The persistent kernel threads (shared by copies of this value; see ThreadPool).
+    let pool: ThreadPool
 
     public enum Failure: Error, CustomStringConvertible {
         case unknownISA(String)
@@ -21,7 +22,7 @@ public struct Kernels: Sendable {
         }
     }
 
-    static let all: [qk_isa] = [QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD]
+    static let all: [qk_isa] = [QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVXVNNI, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD]
     public static var allNames: [String] { all.map { String(cString: qk_isa_name($0)) } }
     public static var supportedNames: [String] { all.filter { qk_isa_supported($0) != 0 }.map { String(cString: qk_isa_name($0)) } }
 
@@ -38,17 +39,14 @@ public struct Kernels: Sendable {
             isa = qk_isa_best()
         }
         self.threads = max(1, threads)
+        pool = ThreadPool(threads: self.threads)
     }
 
     public var isaName: String { String(cString: qk_isa_name(isa)) }
 
-    /// Runs body(0..<parts) on up to `threads` threads.
+    /// Runs body(0..<parts) on the pool (the calling thread plus its workers).
     @inline(__always) func parallel(_ parts: Int, _ body: (Int) -> Void) {
-        if parts <= 1 { body(0); return }
-        // Swift 6: concurrentPerform wants a @Sendable closure; `body` only writes disjoint
-        // output ranges per part and returns before this function does.
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: parts) { body($0) }
+        pool.run(parts: parts, body)
     }
 
     /// Splits [0, n) into `threads` chunks whose inner boundaries are multiples of 16.
@@ -66,23 +64,42 @@ public struct Kernels: Sendable {
         return out
     }
 
+    /// One thread's share of an [m][n] GEMM output: rows [m0, m1) x channels [n0, n1).
+    struct Tile { let m0: Int, m1: Int, n0: Int, n1: Int }
+
+    /// Splits an m x n GEMM over the threads: by channels (multiples of 16) while every
+    /// thread gets at least 4 panels of 16, else by rows when there are enough rows (small N:
+    /// the classifier head, narrow layers), else by whatever channels there are.
+    func tiles(m: Int, n: Int) -> [Tile] {
+        let panels = (n + 15) / 16
+        if panels < 4 * threads && m >= 4 * threads { return rowTiles(m: m, n: n) }
+        return chunks(n).map { Tile(m0: 0, m1: m, n0: $0.0, n1: $0.1) }
+    }
+
+    /// Rows [0, m) split over the threads (one tile if m < 4 per thread), all n channels.
+    func rowTiles(m: Int, n: Int) -> [Tile] {
+        let t = m >= 4 * threads ? threads : 1
+        return (0..<t).map { i in Tile(m0: m * i / t, m1: m * (i + 1) / t, n0: 0, n1: n) }
+    }
+
     // MARK: linear layers
 
     /// y = act(x W^T + b) with FP32 weights W [n][k].
     func linear(_ x: Matrix, _ l: DenseF32, act: qk_act) -> Matrix {
         precondition(x.cols == l.k)
         var y = Matrix(uninitializedRows: x.rows, cols: l.n)
-        let parts = chunks(l.n)
-        let m = Int32(x.rows), n = Int32(l.n), k = Int32(l.k)
+        let parts = tiles(m: x.rows, n: l.n)
+        let n = Int32(l.n), k = Int32(l.k)
         let isa = self.isa
         x.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
                 l.weight.withPointer { w in
                     l.bias.withPointer { b in
-                        let yb = yp.baseAddress
+                        let xb = xp.baseAddress!, yb = yp.baseAddress!
                         parallel(parts.count) { i in
-                            let (n0, n1) = parts[i]
-                            qk_sgemm_nt(isa, m, n, k, xp.baseAddress, k, w, k, b, act, yb, n, Int32(n0), Int32(n1))
+                            let t = parts[i]
+                            qk_sgemm_nt(isa, Int32(t.m1 - t.m0), n, k, xb + t.m0 * l.k, k, w, k, b, act,
+                                        yb + t.m0 * l.n, n, Int32(t.n0), Int32(t.n1))
                         }
                     }
                 }
@@ -91,7 +108,9 @@ public struct Kernels: Sendable {
         return y
     }
 
-    /// y = act((q(x) · Wq^T) * sx * sw + b) with int8 packed weights.
+    /// y = act((q(x) · Wq^T) * sx * sw + b) with int8 packed weights. The rows are quantized
+    /// on the pool first (by rows), then the GEMM runs on it (see `tiles`); with a row split
+    /// each thread quantizes and multiplies its own rows in one job.
     func linear(_ x: Matrix, _ l: DenseS8, act: qk_act) -> Matrix {
         precondition(x.cols == l.k)
         let kp = (l.k + 3) & ~3
@@ -99,27 +118,35 @@ public struct Kernels: Sendable {
         var scales = [Float](unsafeUninitializedCapacity: x.rows) { _, n in n = x.rows }
         var y = Matrix(uninitializedRows: x.rows, cols: l.n)
         let isa = self.isa
-        let m = Int32(x.rows), n = Int32(l.n), k = Int32(l.k)
+        let n = Int32(l.n), k = Int32(l.k)
+        let parts = tiles(m: x.rows, n: l.n)
+        let byRows = parts.count > 1 && parts[0].n1 == l.n && parts[0].n0 == 0
+        let rowParts = byRows ? parts : rowTiles(m: x.rows, n: l.n)
         x.data.withUnsafeBufferPointer { xp in
             q.withUnsafeMutableBufferPointer { qp in
                 scales.withUnsafeMutableBufferPointer { sp in
-                    qk_quantize_rows_s8(isa, m, k, xp.baseAddress, k, qp.baseAddress, Int32(kp), sp.baseAddress)
-                }
-            }
-        }
-        let parts = chunks(l.n)
-        q.withUnsafeBufferPointer { qp in
-            scales.withUnsafeBufferPointer { sp in
-                y.data.withUnsafeMutableBufferPointer { yp in
-                    l.packed.withPointer { w in
-                        l.colsum.withPointer { cs in
-                            l.scale.withPointer { ws in
-                                l.bias.withPointer { b in
-                                    let yb = yp.baseAddress
-                                    parallel(parts.count) { i in
-                                        let (n0, n1) = parts[i]
-                                        qk_gemm_s8_f32(isa, m, n, k, qp.baseAddress, Int32(kp), sp.baseAddress,
-                                                       w, cs, ws, b, act, yb, n, Int32(n0), Int32(n1))
+                    y.data.withUnsafeMutableBufferPointer { yp in
+                        l.packed.withPointer { w in
+                            l.colsum.withPointer { cs in
+                                l.scale.withPointer { ws in
+                                    l.bias.withPointer { b in
+                                        let xb = xp.baseAddress!, qb = qp.baseAddress!, sb = sp.baseAddress!
+                                        let yb = yp.baseAddress!
+                                        func quantize(_ t: Tile) {
+                                            qk_quantize_rows_s8(isa, Int32(t.m1 - t.m0), k, xb + t.m0 * l.k, k,
+                                                                qb + t.m0 * kp, Int32(kp), sb + t.m0)
+                                        }
+                                        func gemm(_ t: Tile) {
+                                            qk_gemm_s8_f32(isa, Int32(t.m1 - t.m0), n, k, qb + t.m0 * kp, Int32(kp),
+                                                           sb + t.m0, w, cs, ws, b, act, yb + t.m0 * l.n, n,
+                                                           Int32(t.n0), Int32(t.n1))
+                                        }
+                                        if byRows {
+                                            parallel(parts.count) { i in quantize(parts[i]); gemm(parts[i]) }
+                                        } else {
+                                            parallel(rowParts.count) { i in quantize(rowParts[i]) }
+                                            parallel(parts.count) { i in gemm(parts[i]) }
+                                        }
                                     }
                                 }
                             }
@@ -147,11 +174,11 @@ public struct Kernels: Sendable {
         x.data.withUnsafeMutableBufferPointer { xp in
             if let residual {
                 precondition(residual.data.count == count)
-                residual.data.withUnsafeBufferPointer { rp in qk_add(count, rp.baseAddress, xp.baseAddress) }
+                residual.data.withUnsafeBufferPointer { rp in qk_add(isa, count, rp.baseAddress, xp.baseAddress) }
             }
             ln.gamma.withPointer { g in
                 ln.beta.withPointer { b in
-                    qk_layernorm(rows, d, xp.baseAddress, d, g, b, eps, xp.baseAddress, d)
+                    qk_layernorm(isa, rows, d, xp.baseAddress, d, g, b, eps, xp.baseAddress, d)
                 }
             }
         }
@@ -188,7 +215,7 @@ public struct Kernels: Sendable {
                                 let l = Int32(len)
                                 // scores = Qh Kh^T
                                 qk_sgemm_nt(isa, l, l, Int32(dh), qh, ld, kh, ld, nil, QK_ACT_NONE, s, l, 0, l)
-                                qk_softmax_rows(l, l, s, l)
+                                qk_softmax_rows(isa, l, l, s, l)
                                 // Vh^T: [dh][len]
                                 for t in 0..<len {
                                     let row = vh + t * 3 * dim

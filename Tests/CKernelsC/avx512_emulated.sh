@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run kernel_check.c with the AVX-512 VNNI kernels compiled through SIMDe's portable
-# intrinsics (for machines without AVX-512, such as the Firecracker dev VM: XCR0 = 0x207).
+# Run kernel_check.c with the AVX-512 VNNI and the AVX-VNNI kernels compiled through SIMDe's
+# portable intrinsics (for machines without them, such as AMD Zen 3 CI boxes: XCR0 = 0x207).
 # This checks the kernels' logic bit-exact against scalar; it says nothing about speed, and
 # real hardware still has to run the native build (kernel_check or swift test) once.
 # Exit 77 if SIMDe is not installed (apt-get install libsimde-dev).
@@ -15,7 +15,8 @@ fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 src="$root/Sources/CKernels"
-"$cc" -O1 -std=gnu11 -DQK_AVX512_EMULATED=1 -I"$src/include" -I"$src" \
+"$cc" -O1 -std=gnu11 -DQK_AVX512_EMULATED=1 -DQK_AVXVNNI_EMULATED=1 -I"$src/include" -I"$src" \
     "$src/qk_scalar.c" "$src/qk_avx2.c" "$src/qk_neon.c" "$src/qk_dispatch.c" \
-    "$here/avx512_emulated.c" "$here/kernel_check.c" -lm -o "$out/kernel_check_avx512emu"
+    "$here/avx512_emulated.c" "$here/avxvnni_emulated.c" "$here/kernel_check.c" -lm \
+    -o "$out/kernel_check_avx512emu"
 "$out/kernel_check_avx512emu"

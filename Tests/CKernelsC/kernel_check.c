@@ -152,13 +152,14 @@ static void check_sgemm(qk_isa isa, int M, int N, int K, int n0, int n1) {
     free(A); free(B); free(bias); free(C);
 }
 
-// softmax / layernorm / gelu (whichever path this CPU dispatches to) vs double references.
-static void check_elementwise(void) {
+// softmax / layernorm / gelu / add through `isa` (the SIMD path and its scalar twin are both
+// run, since main() calls this for QK_ISA_SCALAR and every supported ISA) vs double references.
+static void check_elementwise(qk_isa isa) {
     enum { M = 3, N = 517 };
     static float X[M * N], Y[M * N];
     for (int i = 0; i < M * N; i++) X[i] = Y[i] = rfloat() * 20.0f;
     X[5] = Y[5] = -INFINITY;
-    qk_softmax_rows(M, N, Y, N);
+    qk_softmax_rows(isa, M, N, Y, N);
     int bad = 0;
     for (int m = 0; m < M; m++) {
         double mx = -INFINITY, s = 0;
@@ -169,18 +170,18 @@ static void check_elementwise(void) {
             if (!(fabs(Y[m * N + n] - ref) <= (ref == 0 ? 0 : ref * (1e-6 + d * 0x1p-24)) + 1e-30)) bad++;
         }
     }
-    CHECK(bad == 0, "softmax: %d bad", bad);
+    CHECK(bad == 0, "softmax %s: %d bad", qk_isa_name(isa), bad);
     for (int i = 0; i < M * N; i++) Y[i] = X[i] = rfloat() * 6.0f;
-    qk_gelu(M * N, Y);
+    qk_gelu(isa, M * N, Y);
     bad = 0;
     for (int i = 0; i < M * N; i++) {
         double x = X[i], ref = 0.5 * x * (1 + erf(x / sqrt(2.0)));
         if (!(fabs(Y[i] - ref) <= 0.5 * fabs(x) * 1e-6 + 3e-7 * fabs(ref) + 1e-30)) bad++;
     }
-    CHECK(bad == 0, "gelu: %d bad", bad);
+    CHECK(bad == 0, "gelu %s: %d bad", qk_isa_name(isa), bad);
     float g[N], b[N];
     for (int i = 0; i < N; i++) { g[i] = 1.0f + rfloat() * 0.5f; b[i] = rfloat(); }
-    qk_layernorm(M, N, X, N, g, b, 1e-5f, Y, N);
+    qk_layernorm(isa, M, N, X, N, g, b, 1e-5f, Y, N);
     bad = 0;
     for (int m = 0; m < M; m++) {
         double mean = 0, var = 0;
@@ -196,14 +197,18 @@ static void check_elementwise(void) {
             }
         }
     }
-    CHECK(bad == 0, "layernorm: %d bad", bad);
+    CHECK(bad == 0, "layernorm %s: %d bad", qk_isa_name(isa), bad);
+    for (int i = 0; i < M * N; i++) Y[i] = X[i] + 1.0f;
+    qk_add(isa, M * N, X, Y);
+    bad = 0;
+    for (int i = 0; i < M * N; i++) bad += Y[i] != X[i] + (X[i] + 1.0f);
+    CHECK(bad == 0, "add %s: %d bad", qk_isa_name(isa), bad);
 }
 
 int main(void) {
-    check_elementwise();
-    qk_isa all[5] = {QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD};
+    qk_isa all[6] = {QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_AVXVNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD};
     printf("best ISA: %s\n", qk_isa_name(qk_isa_best()));
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         qk_isa isa = all[i];
         if (!qk_isa_supported(isa)) {
             // Forcing an unsupported ISA must degrade to scalar, never SIGILL.
@@ -214,6 +219,7 @@ int main(void) {
             continue;
         }
         printf("ISA %s: checking\n", qk_isa_name(isa));
+        check_elementwise(isa);
         // The per-call dispatch guard must agree with qk_isa_supported(), or the comparisons
         // below would silently compare scalar with scalar.
         CHECK(qk_internal_isa_usable(isa) == (int)isa, "ISA %s is reported supported but calls run %s",

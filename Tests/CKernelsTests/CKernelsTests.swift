@@ -15,7 +15,7 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-let allISAs: [qk_isa] = [QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD]
+let allISAs: [qk_isa] = [QK_ISA_SCALAR, QK_ISA_AVX2, QK_ISA_AVX512VNNI, QK_ISA_NEON, QK_ISA_NEON_DOTPROD, QK_ISA_AVXVNNI]
 /// Every SIMD ISA this machine can run (the scalar reference excluded).
 let simdISAs: [qk_isa] = allISAs.filter { $0 != QK_ISA_SCALAR && qk_isa_supported($0) != 0 }
 
@@ -72,7 +72,7 @@ final class CKernelsTests: XCTestCase {
         XCTAssertEqual(qk_isa_supported(QK_ISA_SCALAR), 1)
         XCTAssertEqual(qk_isa_supported(qk_isa(rawValue: 99)), 0)
         XCTAssertNotEqual(qk_isa_supported(qk_isa_best()), 0)
-        XCTAssertEqual(allISAs.map(isaName), ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod"])
+        XCTAssertEqual(allISAs.map(isaName), ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "avxvnni"])
         #if arch(x86_64)
         XCTAssertEqual(qk_isa_supported(QK_ISA_NEON), 0)
         #elseif arch(arm64)
@@ -296,9 +296,13 @@ final class CKernelsTests: XCTestCase {
             }
             XCTAssertLessThanOrEqual(worst, 1.0, "\(label): worst error/tolerance \(worst) at x=\(worstX)")
         }
+        for isa in [QK_ISA_SCALAR] + simdISAs {
+            var y = xs
+            qk_gelu(isa, y.count, &y)
+            check(y, "qk_gelu \(isaName(isa))")
+        }
         var y = xs
-        qk_gelu(y.count, &y)
-        check(y, "qk_gelu")
+        qk_gelu(QK_ISA_SCALAR, y.count, &y)
         for isa in [QK_ISA_SCALAR] + simdISAs {
             var C = [Float](repeating: 0, count: xs.count)
             let one: [Float] = [1]
@@ -307,20 +311,24 @@ final class CKernelsTests: XCTestCase {
         }
         // Odd symmetry of erf: gelu(x) - gelu(-x) = x exactly in real arithmetic.
         var neg = xs.map { -$0 }
-        qk_gelu(neg.count, &neg)
+        qk_gelu(QK_ISA_SCALAR, neg.count, &neg)
         for (i, x) in xs.enumerated() where abs(x) < 8 {
             XCTAssertEqual(Double(y[i] - neg[i]), Double(x), accuracy: 4e-6 * max(1, Double(abs(x))))
         }
     }
 
     func testSoftmax() {
+        for isa in [QK_ISA_SCALAR] + simdISAs { softmaxCase(isa) }
+    }
+
+    func softmaxCase(_ isa: qk_isa) {
         var rng = SplitMix64(seed: 7)
         for (M, N) in [(1, 1), (3, 7), (5, 64), (4, 385), (2, 1000)] {
             let ld = N + 5
             var X = (0..<(M * ld)).map { _ in Float.random(in: -20...20, using: &rng) }
             if M > 2 { X[2 * ld] = -.infinity; X[2 * ld + N - 1] = -1e9 }  // masked positions
             let orig = X
-            qk_softmax_rows(Int32(M), Int32(N), &X, Int32(ld))
+            qk_softmax_rows(isa, Int32(M), Int32(N), &X, Int32(ld))
             for m in 0..<M {
                 let row = (0..<N).map { Double(orig[m * ld + $0]) }
                 let mx = row.max()!
@@ -331,7 +339,7 @@ final class CKernelsTests: XCTestCase {
                     // fp32 x - max is rounded (abs error <= ulp(|x - max|) / 2), and exp turns that
                     // into a relative error |x - max| * 2^-24; plus a few ulps for exp, sum and divide.
                     let tol = ref * (1e-6 + abs(row[n] - mx) * 0x1p-24) + 1e-30
-                    XCTAssertEqual(Double(X[m * ld + n]), ref, accuracy: tol, "M=\(M) N=\(N) m=\(m) n=\(n)")
+                    XCTAssertEqual(Double(X[m * ld + n]), ref, accuracy: tol, "\(isaName(isa)) M=\(M) N=\(N) m=\(m) n=\(n)")
                 }
                 for n in N..<ld { XCTAssertEqual(X[m * ld + n], orig[m * ld + n]) }  // untouched
             }
@@ -339,6 +347,10 @@ final class CKernelsTests: XCTestCase {
     }
 
     func testLayerNorm() {
+        for isa in [QK_ISA_SCALAR] + simdISAs { layerNormCase(isa) }
+    }
+
+    func layerNormCase(_ isa: qk_isa) {
         var rng = SplitMix64(seed: 8)
         for (M, D) in [(1, 1), (3, 7), (5, 384), (2, 768)] {
             let ld = D + 3
@@ -347,9 +359,9 @@ final class CKernelsTests: XCTestCase {
             let b = (0..<D).map { _ in Float.random(in: -1...1, using: &rng) }
             let eps: Float = 1e-12
             var out = [Float](repeating: 0, count: M * ld)
-            qk_layernorm(Int32(M), Int32(D), X, Int32(ld), g, b, eps, &out, Int32(ld))
+            qk_layernorm(isa, Int32(M), Int32(D), X, Int32(ld), g, b, eps, &out, Int32(ld))
             var inPlace = X
-            qk_layernorm(Int32(M), Int32(D), inPlace, Int32(ld), g, b, eps, &inPlace, Int32(ld))
+            qk_layernorm(isa, Int32(M), Int32(D), inPlace, Int32(ld), g, b, eps, &inPlace, Int32(ld))
             for m in 0..<M {
                 let row = (0..<D).map { Double(X[m * ld + $0]) }
                 let mean = row.reduce(0, +) / Double(D)
@@ -357,7 +369,7 @@ final class CKernelsTests: XCTestCase {
                 let rstd = 1 / (v + Double(eps)).squareRoot()
                 for i in 0..<D {
                     let ref = (row[i] - mean) * rstd * Double(g[i]) + Double(b[i])
-                    XCTAssertEqual(Double(out[m * ld + i]), ref, accuracy: 1e-5 * (1 + abs(ref)), "M=\(M) D=\(D)")
+                    XCTAssertEqual(Double(out[m * ld + i]), ref, accuracy: 1e-5 * (1 + abs(ref)), "\(isaName(isa)) M=\(M) D=\(D)")
                     XCTAssertEqual(inPlace[m * ld + i], out[m * ld + i])
                 }
             }
@@ -366,12 +378,14 @@ final class CKernelsTests: XCTestCase {
 
     func testAdd() {
         var rng = SplitMix64(seed: 9)
-        for n in [0, 1, 7, 8, 33, 1000] {
-            let x = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
-            var y = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
-            let y0 = y
-            qk_add(n, x, &y)
-            XCTAssertEqual(y, zip(x, y0).map { $0 + $1 })
+        for isa in [QK_ISA_SCALAR] + simdISAs {
+            for n in [0, 1, 7, 8, 33, 1000] {
+                let x = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+                var y = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+                let y0 = y
+                qk_add(isa, n, x, &y)
+                XCTAssertEqual(y, zip(x, y0).map { $0 + $1 }, isaName(isa))
+            }
         }
     }
 
@@ -429,11 +443,12 @@ final class CKernelsTests: XCTestCase {
         XCTAssertTrue(out.contains("best ISA: neon\n"), out)
     }
 
-    /// The AVX-512 VNNI file compiled against SIMDe's portable intrinsics and checked bit-exact
+    /// The AVX-512 VNNI and AVX-VNNI files compiled against SIMDe's portable intrinsics and checked bit-exact
     /// against scalar: covers its logic on machines without AVX-512 (like the dev VM). On an
     /// AVX-512 machine the native kernels are also covered by the tests above.
     func testAVX512KernelsEmulated() throws {
         let out = try runScript("avx512_emulated.sh")
         XCTAssertTrue(out.contains("ISA avx512vnni: checking"), out)
+        XCTAssertTrue(out.contains("ISA avxvnni: checking"), out)
     }
 }

@@ -24,13 +24,14 @@ typedef enum {
     QK_ISA_AVX512VNNI = 2,   // x86-64 AVX-512 F/BW/VL + VNNI (vpdpbusd)
     QK_ISA_NEON = 3,         // AArch64 Advanced SIMD (smull/sadalp)
     QK_ISA_NEON_DOTPROD = 4, // AArch64 Advanced SIMD + dotprod (sdot)
+    QK_ISA_AVXVNNI = 5,      // x86-64 AVX2 + FMA + AVX-VNNI (VEX vpdpbusd on ymm; Alder Lake, N100...)
 } qk_isa;
 
 /// Non-zero if this CPU (and OS) can run `isa`.
 int qk_isa_supported(qk_isa isa);
-/// The fastest supported ISA.
+/// The fastest supported ISA (x86: avx512vnni, then avxvnni, then avx2).
 qk_isa qk_isa_best(void);
-/// Stable lower-case name: "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod".
+/// Stable lower-case name: "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "avxvnni".
 const char *qk_isa_name(qk_isa isa);
 
 /// Activation functions fused into GEMM output stages.
@@ -82,18 +83,22 @@ void qk_sgemm_nt(qk_isa isa, int M, int N, int K, const float *A, int lda,
                  float *C, int ldc, int n0, int n1);
 
 /// In place: X[m][:] = softmax(X[m][:N]) per row, with max subtraction.
-void qk_softmax_rows(int M, int N, float *X, int ldx);
+/// SIMD on x86 (AVX2 code for every x86 SIMD ISA); scalar otherwise.
+void qk_softmax_rows(qk_isa isa, int M, int N, float *X, int ldx);
 
 /// out[m][:] = (X[m][:] - mean) / sqrt(var + eps) * gamma + beta, per row of D.
 /// (biased variance, as torch.nn.LayerNorm). out may alias X.
-void qk_layernorm(int M, int D, const float *X, int ldx, const float *gamma,
+/// One portable C implementation for every ISA today (memory-bound; `isa` is accepted so the
+/// contract "every kernel takes the ISA" holds and a SIMD version can be added without an API change).
+void qk_layernorm(qk_isa isa, int M, int D, const float *X, int ldx, const float *gamma,
                   const float *beta, float eps, float *out, int ldo);
 
 /// In place: x[i] = GELU(x[i]) = 0.5 x (1 + erf(x / sqrt 2)) (exact erf form, torch default).
-void qk_gelu(size_t n, float *x);
+/// SIMD on x86 (AVX2 code for every x86 SIMD ISA); scalar otherwise.
+void qk_gelu(qk_isa isa, size_t n, float *x);
 
-/// y[i] += x[i]
-void qk_add(size_t n, const float *x, float *y);
+/// y[i] += x[i]  (one portable C implementation for every ISA, as qk_layernorm)
+void qk_add(qk_isa isa, size_t n, const float *x, float *y);
 
 #ifdef __cplusplus
 }

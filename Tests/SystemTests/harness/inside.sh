@@ -42,6 +42,8 @@ wait_for 60 sh -c '! systemctl is-system-running 2>/dev/null | grep -q starting'
 # --- install ------------------------------------------------------------------------------
 [ ! -e /usr/bin/swift ] && ! ls /opt/swift* >/dev/null 2>&1 && ok no-swift "no Swift toolchain in the root" \
     || fail no-swift "a Swift toolchain is present in the root"
+# No procps: ExecReload= must not need /bin/kill (the reload check below proves it works).
+check no-procps "no /bin/kill, /usr/bin/kill or ps in the root" [ ! -e /bin/kill -a ! -e /usr/bin/kill -a ! -e /usr/bin/ps ]
 if DEBIAN_FRONTEND=noninteractive apt-get install -y "$DIR/qsent.deb" > "$DIR/apt-install.log" 2>&1; then
     ok apt-install "apt-get install ./qsent_*.deb on a clean Debian 12 root"
 else

@@ -254,7 +254,7 @@ extension BlobWriter {
 /// A mapped, verified `.qsent` blob. Opening checks the header, the section table, every
 /// section's bounds, alignment, type and shape, and every section's checksum; weights are then
 /// used in place from the read-only mapping (nothing is copied).
-public final class Blob: @unchecked Sendable {
+public final class Blob: Sendable {
     /// One verified entry of the section table.
     public struct Section: Sendable {
         public let name: String

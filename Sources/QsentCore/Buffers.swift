@@ -3,6 +3,9 @@ import Foundation
 /// Read-only typed memory that the kernels read weights from: either a region of a mapped
 /// `.qsent` blob, or memory this process owns (the FP32 reference path). The owner keeps the
 /// memory alive as long as any buffer points into it.
+///
+/// @unchecked Sendable without a lock: the memory is never written after init (read-only
+/// mapping, or owned storage filled once), and `owner` keeps it alive.
 public struct ConstBuffer<T>: @unchecked Sendable {
     let owner: AnyObject
     let base: UnsafePointer<T>?

@@ -3,7 +3,7 @@ import QsentTokenizer
 
 /// A loaded model: tokenizer + weights + forward pass. Reentrant: `classify` may be called
 /// from several threads at once (each call allocates its own activations).
-public final class Engine: @unchecked Sendable {
+public final class Engine: Sendable {
     public let info: ModelInfo
     public let tokenizer: WordPieceTokenizer
     let forward: Forward

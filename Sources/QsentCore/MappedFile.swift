@@ -10,6 +10,8 @@ import SystemPackage
 /// pointer; `ConstBuffer` (Buffers.swift) hands typed views of it to the kernel wrappers, and
 /// the blob and safetensors readers and XXH64 read bounds-checked `slice`s of it
 /// (`UnsafeRawBufferPointer`, never outliving the `MappedFile`).
+/// @unchecked Sendable without a lock: nothing in it changes after init (the mapping is
+/// PROT_READ, MAP_PRIVATE, unmapped only in deinit), so there is no state to guard.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let count: Int

@@ -5,7 +5,9 @@ import XCTest
 /// The FP32 reference path against PyTorch FP32 logits for the IMDB test set
 /// (../shared/models/distilbert-h384-imdb/reference/test_logits_fp32_len384.jsonl).
 final class FP32ParityTests: XCTestCase {
-    static let tolerance: Float = 1e-3
+    /// Achieved: max |Δlogit| 4.8e-6 over all 25,000 test reviews (README); ~3x margin for
+    /// other ISAs' summation orders.
+    static let tolerance: Float = 1.5e-5
 
     /// Golden token ids (from the HF fast tokenizer, first 300 reviews) straight into the
     /// forward pass: isolates the model from the tokenizer.

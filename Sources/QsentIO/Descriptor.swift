@@ -108,22 +108,10 @@ extension FileDescriptor {
 // The libc functions under names that do not clash with FileDescriptor's methods.
 @inline(__always)
 private func libcRead(_ fd: Int32, _ p: UnsafeMutableRawPointer?, _ n: Int) -> Int {
-    #if canImport(Glibc)
-    return Glibc.read(fd, p, n)
-    #elseif canImport(Musl)
-    return Musl.read(fd, p, n)
-    #else
-    return Darwin.read(fd, p, n)
-    #endif
+    read(fd, p, n)
 }
 
 @inline(__always)
 private func libcShutdown(_ fd: Int32, _ how: Int32) -> Int32 {
-    #if canImport(Glibc)
-    return Glibc.shutdown(fd, how)
-    #elseif canImport(Musl)
-    return Musl.shutdown(fd, how)
-    #else
-    return Darwin.shutdown(fd, how)
-    #endif
+    shutdown(fd, how)
 }

@@ -124,44 +124,20 @@ public enum UnixSocket {
 // The libc calls under names that do not clash with this enum's methods.
 @inline(__always)
 private func libcConnect(_ fd: Int32, _ a: UnsafePointer<sockaddr>, _ l: socklen_t) -> Int32 {
-    #if canImport(Glibc)
-    return Glibc.connect(fd, a, l)
-    #elseif canImport(Musl)
-    return Musl.connect(fd, a, l)
-    #else
-    return Darwin.connect(fd, a, l)
-    #endif
+    connect(fd, a, l)
 }
 
 @inline(__always)
 private func libcBind(_ fd: Int32, _ a: UnsafePointer<sockaddr>, _ l: socklen_t) -> Int32 {
-    #if canImport(Glibc)
-    return Glibc.bind(fd, a, l)
-    #elseif canImport(Musl)
-    return Musl.bind(fd, a, l)
-    #else
-    return Darwin.bind(fd, a, l)
-    #endif
+    bind(fd, a, l)
 }
 
 @inline(__always)
 private func libcListen(_ fd: Int32, _ backlog: Int32) -> Int32 {
-    #if canImport(Glibc)
-    return Glibc.listen(fd, backlog)
-    #elseif canImport(Musl)
-    return Musl.listen(fd, backlog)
-    #else
-    return Darwin.listen(fd, backlog)
-    #endif
+    listen(fd, backlog)
 }
 
 @inline(__always)
 private func libcAccept(_ fd: Int32, _ a: UnsafeMutablePointer<sockaddr>?, _ l: UnsafeMutablePointer<socklen_t>?) -> Int32 {
-    #if canImport(Glibc)
-    return Glibc.accept(fd, a, l)
-    #elseif canImport(Musl)
-    return Musl.accept(fd, a, l)
-    #else
-    return Darwin.accept(fd, a, l)
-    #endif
+    accept(fd, a, l)
 }

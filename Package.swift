@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "qsentd", targets: ["qsentd"]),
         .executable(name: "qsent-quantize", targets: ["qsent-quantize"]),
         .library(name: "QsentCore", targets: ["QsentCore"]),
+        // Talk to qsentd from any Swift program, without the engine.
+        .library(name: "QsentClient", targets: ["QsentClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,24 +39,43 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-        // Wire protocol shared by the daemon and the client: JSON lines, request/response types.
-        .target(name: "QsentProtocol", dependencies: ["QsentCore"]),
+        // C shim of the I/O layer: peer credentials (struct ucred / SO_PEERCRED).
+        .target(name: "CQsentIO"),
+        // Sockets, descriptors, poll, clocks, line framing, on swift-system; the one IOError.
+        .target(
+            name: "QsentIO",
+            dependencies: ["CQsentIO", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Wire protocol: JSON lines, every request and answer type. Needs nothing of the engine.
+        .target(name: "QsentProtocol", swiftSettings: [.swiftLanguageMode(.v6)]),
+        // Client library: connect, pipeline, classify, batch, ping/info/stats/reload.
+        .target(name: "QsentClient", dependencies: ["QsentIO", "QsentProtocol"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        // The daemon's logic: config, scheduler, connections, reload, stats, lifecycle, listener.
+        .target(
+            name: "QsentServer",
+            dependencies: [
+                "QsentCore", "QsentIO", "QsentProtocol", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .executableTarget(
             name: "qsentd",
             dependencies: [
-                "QsentCore", "QsentProtocol", "CSystemd",
+                "QsentServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "qsent",
             dependencies: [
-                "QsentCore", "QsentProtocol",
+                "QsentCore", "QsentProtocol", "QsentClient", "QsentServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Offline quantizer: HF folder -> .qsent blob.
         .target(
@@ -84,9 +105,18 @@ let package = Package(
             // The CLI test runs the built tool.
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-        .testTarget(name: "DaemonTests", dependencies: ["QsentProtocol", "QsentCore"]),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "QsentProtocol", "QsentIO", "QsentClient", "QsentServer", "QsentCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Scheduler and config resolution, without processes or sleeps.
+        .testTarget(name: "QsentServerTests", dependencies: ["QsentServer"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The .deb under a real systemd in a Debian 12 container (runs Tests/SystemTests/harness).
         .testTarget(name: "SystemTests", exclude: ["harness"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,6 @@
-import QsentCore
-
-/// Builds one JSON line. Used for every response the daemon writes and for the client's
-/// `--json` output, so in-process and daemon answers are byte-identical.
-public struct JSONWriter {
+/// Builds one JSON line. Every request and answer type of this module encodes itself with it,
+/// so the daemon, the client and `qsent classify --json` in-process write identical bytes.
+public struct JSONWriter: Sendable {
     public private(set) var text: String = ""
 
     public init() { text.reserveCapacity(256) }
@@ -55,31 +53,33 @@ public struct JSONWriter {
 }
 
 extension JSONWriter {
-    /// `{"id":…,"label":"POSITIVE","label_id":1,"score":0.97,"logits":[…],"tokens":N,"truncated":false}`
-    /// `idJSON` is the request's id as serialized JSON, or nil to omit the key.
-    public static func classification(_ c: Classification, idJSON: String?) -> String {
+    /// One answer object: `{"id":…, <body>}`, the id (raw JSON) first and omitted when nil.
+    public static func object(idJSON: String?, _ body: (inout JSONWriter) -> Void) -> String {
         var w = JSONWriter()
         w.raw("{")
-        w.classificationFields(c, idJSON: idJSON)
+        if let idJSON { w.key(ProtocolKey.id); w.raw(idJSON) }
+        body(&w)
         w.raw("}")
         return w.text
     }
 
-    public mutating func classificationFields(_ c: Classification, idJSON: String?) {
-        if let idJSON {
-            key("id")
-            raw(idJSON)
-        }
-        key("label"); string(c.label)
-        key("label_id"); number(c.labelId)
-        key("score"); number(c.score)
-        key("logits"); raw("[")
-        for (i, l) in c.logits.enumerated() {
+    /// Appends an array of strings.
+    public mutating func stringArray(_ xs: [String]) {
+        raw("[")
+        for (i, s) in xs.enumerated() {
             if i > 0 { raw(",") }
-            number(l)
+            string(s)
         }
         raw("]")
-        key("tokens"); number(c.tokens)
-        key("truncated"); bool(c.truncated)
+    }
+
+    /// Appends an array of numbers.
+    public mutating func numberArray(_ xs: [Float]) {
+        raw("[")
+        for (i, x) in xs.enumerated() {
+            if i > 0 { raw(",") }
+            number(x)
+        }
+        raw("]")
     }
 }

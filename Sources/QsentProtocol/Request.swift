@@ -1,4 +1,16 @@
-import QsentCore
+/// Top-level keys of requests and answers that several types share.
+public enum ProtocolKey {
+    /// The request's id, echoed verbatim in its answer.
+    public static let id = "id"
+    static let text = "text"
+    static let texts = "texts"
+    static let op = "op"
+    static let ok = "ok"
+    static let error = "error"
+    static let code = "code"
+    static let message = "message"
+    static let results = "results"
+}
 
 /// Stable error codes of the wire protocol (docs/PROTOCOL.md lists them).
 public enum ErrorCode: String, Sendable, CaseIterable {
@@ -47,7 +59,8 @@ public struct ProtocolError: Error, Equatable, Sendable, CustomStringConvertible
 
     public var description: String { "\(code.rawValue): \(message)" }
 
-    public var line: String { JSONWriter.error(code: code.rawValue, message: message, idJSON: idJSON) }
+    /// The answer line: `{"id":…,"error":{"code":…,"message":…}}`.
+    public var line: String { ErrorAnswer(code: code.rawValue, message: message).line(idJSON: idJSON) }
 }
 
 public enum Operation: String, Sendable, CaseIterable {
@@ -71,6 +84,17 @@ public struct Request: Equatable, Sendable {
         self.body = body
     }
 
+    /// The request as one line (without the newline): the id first, then the body.
+    public var line: String {
+        JSONWriter.object(idJSON: idJSON) { w in
+            switch body {
+            case .classify(let t): w.key(ProtocolKey.text); w.string(t)
+            case .batch(let ts): w.key(ProtocolKey.texts); w.stringArray(ts)
+            case .op(let o): w.key(ProtocolKey.op); w.string(o.rawValue)
+            }
+        }
+    }
+
     /// Parses one line (without its trailing newline). Unknown top-level keys are ignored.
     /// - Parameter maxBatch: the largest allowed "texts" array.
     public static func parse(line: [UInt8], maxBatch: Int, maxDepth: Int = JSONParser.defaultMaxDepth) throws(ProtocolError) -> Request {
@@ -88,10 +112,10 @@ public struct Request: Equatable, Sendable {
         guard case .object = value else {
             throw ProtocolError(.wrongType, "request must be a JSON object, got \(value.typeName)")
         }
-        let id = value["id"]?.raw
-        let op = value["op"]
-        let text = value["text"]
-        let texts = value["texts"]
+        let id = value[ProtocolKey.id]?.raw
+        let op = value[ProtocolKey.op]
+        let text = value[ProtocolKey.text]
+        let texts = value[ProtocolKey.texts]
 
         if let op {
             guard case .string(let name) = op.value else {

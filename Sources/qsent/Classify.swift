@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QsentCore
 import QsentProtocol
+import QsentServer
 
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,7 +50,7 @@ struct Classify: ParsableCommand {
         var out = Data()
         func emit(_ c: Classification, idJSON: String, text: String) {
             if json {
-                out.append(contentsOf: (JSONWriter.classification(c, idJSON: idJSON) + "\n").utf8)
+                out.append(contentsOf: (ClassificationResult(c).line(idJSON: idJSON) + "\n").utf8)
             } else {
                 out.append(contentsOf: "\(c.label)\t\(String(format: "%.4f", c.score))\t\(Self.preview(text))\n".utf8)
             }

@@ -1,4 +1,5 @@
 import Foundation
+import QsentClient
 import QsentProtocol
 
 /// `qsent classify` without --model: the texts go to qsentd. Output matches the in-process
@@ -7,21 +8,19 @@ import QsentProtocol
 /// daemon answered any error (reported on stderr, processing continues), 2 if it is unreachable.
 enum DaemonClassify {
     static func run(texts: [String], jsonlPath: String?, json: Bool, socket: String?) throws -> Int32 {
-        let client = DaemonClient(path: DaemonClient.resolveSocket(socket))
+        let client = QsentClient(path: QsentClient.resolveSocket(socket, environment: ProcessInfo.processInfo.environment))
         defer { client.close() }
         var out = Data()
         var failures = 0
         func flush() { FileHandle.standardOutput.write(out); out.removeAll(keepingCapacity: true) }
         func emit(_ answer: String, text: String, what: String) {
             do {
-                let v = try DaemonClient.checkAnswer(answer)
+                let a = try Answer(line: answer)
                 if json {
                     out.append(contentsOf: (answer + "\n").utf8)
                 } else {
-                    var label = "?", score: Double = .nan
-                    if case .string(let l)? = v["label"]?.value { label = l }
-                    if case .number(let s)? = v["score"]?.value { score = Double(s) ?? .nan }
-                    out.append(contentsOf: "\(label)\t\(String(format: "%.4f", score))\t\(Classify.preview(text))\n".utf8)
+                    let c = try a.decode(ClassificationResult.init(json:))
+                    out.append(contentsOf: "\(c.label)\t\(String(format: "%.4f", c.score))\t\(Classify.preview(text))\n".utf8)
                 }
             } catch {
                 failures += 1
@@ -31,12 +30,7 @@ enum DaemonClassify {
             if out.count > 1 << 16 { flush() }
         }
         func requestLine(idJSON: String, text: String) -> String {
-            var w = JSONWriter()
-            w.raw("{")
-            w.key("id"); w.raw(idJSON)
-            w.key("text"); w.string(text)
-            w.raw("}")
-            return w.text
+            Request(idJSON: idJSON, body: .classify(text)).line
         }
         do {
             if let jsonlPath {

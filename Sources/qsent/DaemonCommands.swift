@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QsentClient
 import QsentProtocol
 
 /// `qsent ping`: is the daemon up and answering?
@@ -10,7 +11,7 @@ struct Ping: ParsableCommand {
 
     func run() throws {
         let t0 = Date()
-        _ = try daemon.ask("ping")
+        try daemon.ask(.ping).decode(PingAnswer.decode)
         print(String(format: "ok %.2f ms", Date().timeIntervalSince(t0) * 1000))
     }
 }
@@ -25,9 +26,9 @@ struct Info: ParsableCommand {
     var json = false
 
     func run() throws {
-        let (line, v) = try daemon.ask("info")
-        if json { print(line); return }
-        guard case .object(let members) = v else { return }
+        let answer = try daemon.ask(.info)
+        if json { print(answer.line); return }
+        guard case .object(let members) = answer.value else { return }
         for m in members {
             switch m.value {
             case .string(let s): print("\(m.key): \(s)")
@@ -50,40 +51,44 @@ struct Stats: ParsableCommand {
     var format: Format = .json
 
     func run() throws {
-        let (line, v) = try daemon.ask("stats")
+        let answer = try daemon.ask(.stats)
         switch format {
-        case .json: print(line)
-        case .prometheus: print(Self.prometheus(v), terminator: "")
+        case .json: print(answer.line)
+        case .prometheus:
+            do { print(Self.prometheus(try answer.decode(StatsAnswer.init(json:))), terminator: "") } catch {
+                throw ExitCode(reportDaemonError(error))
+            }
         }
     }
 
-    /// (stats key, metric name, type, help, optional label)
-    static let metrics: [(String, String, String, String, String?)] = [
-        ("requests", "qsentd_requests_total", "counter", "Request lines received.", nil),
-        ("texts", "qsentd_texts_total", "counter", "Texts classified.", nil),
-        ("errors", "qsentd_errors_total", "counter", "Error answers sent.", nil),
-        ("batches", "qsentd_batches_total", "counter", "Inference batches run.", nil),
-        ("batched_texts", "qsentd_batched_texts_total", "counter", "Texts run in inference batches.", nil),
-        ("connections", "qsentd_connections", "gauge", "Open client connections.", nil),
-        ("connections_total", "qsentd_connections_total", "counter", "Accepted connections.", nil),
-        ("connections_rejected", "qsentd_connections_rejected_total", "counter", "Connections refused (allow-list, --max-clients).", nil),
-        ("reloads", "qsentd_reloads_total", "counter", "Successful model reloads.", nil),
-        ("reload_failures", "qsentd_reload_failures_total", "counter", "Refused model reloads.", nil),
-        ("latency_p50_ms", "qsentd_request_latency_seconds", "gauge", "Classification request latency over the recent window, by quantile.", "quantile=\"0.5\""),
-        ("latency_p99_ms", "qsentd_request_latency_seconds", "gauge", "", "quantile=\"0.99\""),
-        ("queue_depth", "qsentd_queue_depth", "gauge", "Texts waiting for inference.", nil),
-        ("uptime_s", "qsentd_uptime_seconds", "gauge", "Seconds since the daemon started.", nil),
-        ("rss_anon_bytes", "qsentd_resident_memory_bytes", "gauge", "Resident memory by kind (/proc/self/status RssAnon, RssFile, RssShmem).", "kind=\"anon\""),
-        ("rss_file_bytes", "qsentd_resident_memory_bytes", "gauge", "", "kind=\"file\""),
-        ("rss_shmem_bytes", "qsentd_resident_memory_bytes", "gauge", "", "kind=\"shmem\""),
+    /// (stats field, metric name, type, help, optional label)
+    static let metrics: [(StatsAnswer.Field, String, String, String, String?)] = [
+        (.requests, "qsentd_requests_total", "counter", "Request lines received.", nil),
+        (.texts, "qsentd_texts_total", "counter", "Texts classified.", nil),
+        (.errors, "qsentd_errors_total", "counter", "Error answers sent.", nil),
+        (.batches, "qsentd_batches_total", "counter", "Inference batches run.", nil),
+        (.batchedTexts, "qsentd_batched_texts_total", "counter", "Texts run in inference batches.", nil),
+        (.connections, "qsentd_connections", "gauge", "Open client connections.", nil),
+        (.connectionsTotal, "qsentd_connections_total", "counter", "Accepted connections.", nil),
+        (.connectionsRejected, "qsentd_connections_rejected_total", "counter", "Connections refused (allow-list, --max-clients).", nil),
+        (.reloads, "qsentd_reloads_total", "counter", "Successful model reloads.", nil),
+        (.reloadFailures, "qsentd_reload_failures_total", "counter", "Refused model reloads.", nil),
+        (.latencyP50Ms, "qsentd_request_latency_seconds", "gauge", "Classification request latency over the recent window, by quantile.", "quantile=\"0.5\""),
+        (.latencyP99Ms, "qsentd_request_latency_seconds", "gauge", "", "quantile=\"0.99\""),
+        (.queueDepth, "qsentd_queue_depth", "gauge", "Texts waiting for inference.", nil),
+        (.uptimeS, "qsentd_uptime_seconds", "gauge", "Seconds since the daemon started.", nil),
+        (.rssAnonBytes, "qsentd_resident_memory_bytes", "gauge", "Resident memory by kind (/proc/self/status RssAnon, RssFile, RssShmem).", "kind=\"anon\""),
+        (.rssFileBytes, "qsentd_resident_memory_bytes", "gauge", "", "kind=\"file\""),
+        (.rssShmemBytes, "qsentd_resident_memory_bytes", "gauge", "", "kind=\"shmem\""),
     ]
 
-    static func prometheus(_ v: JSONValue) -> String {
+    static func prometheus(_ stats: StatsAnswer) -> String {
         var out = ""
         var described = Set<String>()
-        for (key, name, type, help, label) in metrics {
-            guard let m = v[key], case .number(var value) = m.value else { continue }
-            if key.hasSuffix("_ms"), let d = Double(value) { value = String(d / 1000) }
+        for (field, name, type, help, label) in metrics {
+            guard let number = stats[field], number != .null else { continue }
+            var value = number.description
+            if field.rawValue.hasSuffix("_ms"), let d = number.doubleValue { value = String(d / 1000) }
             if !described.contains(name) {
                 described.insert(name)
                 out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"

@@ -78,7 +78,6 @@ struct Eval: ParsableCommand {
             guard let label = rec.label, label >= 0, label < engine.info.labels.count else {
                 fail("\(data) line \(lineNo): needs an integer \"label\" in 0..<\(engine.info.labels.count)")
             }
-            _ = label
             records.append(rec)
             if let limit, records.count >= limit { break }
         }

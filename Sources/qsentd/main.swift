@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import QsentProtocol
+import QsentServer
 
 /// `qsentd`: serves a model over a Unix socket (newline-delimited JSON, docs/PROTOCOL.md).
 /// Every option also reads an environment variable; a flag on the command line wins.
@@ -67,22 +68,31 @@ struct Qsentd: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical. [QSENT_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
+    var flags: DaemonFlags {
+        DaemonFlags(model: model, socket: socket, threads: threads, idleExit: idleExit, maxTokens: maxTokens,
+                    maxBatch: maxBatch, maxBatchTokens: maxBatchTokens, maxQueue: maxQueue, maxLineBytes: maxLineBytes,
+                    maxClients: maxClients, maxPipeline: maxPipeline, idleTimeout: idleTimeout, ioTimeout: ioTimeout,
+                    allowUID: allowUID, allowGID: allowGID, mlock: mlock, logLevel: logLevel)
+    }
+
     func run() throws {
-        let env = ProcessInfo.processInfo.environment
-        let config = try DaemonConfig.resolve(self, env: env)
+        let config: DaemonConfig
+        do {
+            config = try DaemonConfig.resolve(flags, env: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.message)
+        }
         StderrLineHandler.bootstrap(level: config.logLevel)
         let logger = Logger(label: "qsentd")
+        let code: Int32
         do {
-            let server = try Server(config: config, logger: logger)
-            let code = server.run()
-            throw ExitCode(code)
-        } catch let e as ExitCode {
-            throw e
+            code = try Server(config: config, logger: logger).run()
         } catch {
             logger.critical("qsentd: \(error)")
-            SystemdDaemon.notify("STATUS=failed: \(error)")
-            throw ExitCode(1)
+            Server.notifyFailure("\(error)")
+            code = 1
         }
+        throw ExitCode(code)
     }
 }
 

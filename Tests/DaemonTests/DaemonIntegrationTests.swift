@@ -1,17 +1,17 @@
 import Foundation
 import QsentCore
+import QsentIO
 import QsentProtocol
+import QsentServer
 import XCTest
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// End-to-end tests against the built qsentd, each run twice: socket-activated
 /// (systemd-socket-activate) and binding its own socket.
 final class DaemonIntegrationTests: XCTestCase {
     // One long-lived daemon per mode for the tests that do not change daemon state.
-    private static var shared: [SocketMode: DaemonProcess] = [:]
-    private static var engine: Engine?
+    // nonisolated(unsafe): both are read and written only under `lock`.
+    nonisolated(unsafe) private static var shared: [SocketMode: DaemonProcess] = [:]
+    nonisolated(unsafe) private static var engine: Engine?
     private static let lock = NSLock()
 
     override class func tearDown() {
@@ -78,8 +78,8 @@ final class DaemonIntegrationTests: XCTestCase {
         // Singles, pipelined in one write.
         var blob = ""
         for (i, t) in texts.enumerated() {
-            var w = JSONWriter(); w.raw("{"); w.key("id"); w.number(i); w.key("text"); w.string(t); w.raw("}")
-            blob += w.text + "\n"
+            let request = Request(idJSON: String(i), body: .classify(t)).line
+            blob += request + "\n"
         }
         try c.sendRaw(Array(blob.utf8))
         for i in texts.indices {
@@ -91,8 +91,8 @@ final class DaemonIntegrationTests: XCTestCase {
         var start = 0
         while start < texts.count {
             let chunk = Array(texts[start..<min(start + 8, texts.count)])
-            var w = JSONWriter(); w.raw("{"); w.key("id"); w.string("b\(start)"); w.key("texts"); w.stringArray(chunk); w.raw("}")
-            try c.send(w.text)
+            let request = Request(idJSON: "\"b\(start)\"", body: .batch(Array(chunk))).line
+            try c.send(request)
             let v = try parseAnswer(try c.readLine(timeoutMs: 60_000))
             XCTAssertEqual(v["id"]?.raw, "\"b\(start)\"")
             guard case .array(let rs)? = v["results"]?.value else { XCTFail("no results: \(v)"); break }
@@ -107,7 +107,7 @@ final class DaemonIntegrationTests: XCTestCase {
         let single = engine.classify(["a"])[0]
         assertMatches(v, single, "exact")
         if case .array(let ls)? = v["logits"]?.value, ls == single.logits.map({ .number("\($0)") }) {
-            XCTAssertEqual(line, JSONWriter.classification(single, idJSON: "\"exact\""))
+            XCTAssertEqual(line, ClassificationResult(single).line(idJSON: "\"exact\""))
         }
     }
 
@@ -158,15 +158,16 @@ final class DaemonIntegrationTests: XCTestCase {
         let expected = engine.classify(texts)
         let clients = 32, perClient = 4
         let failures = NSLock()
-        var problems: [String] = []
-        var answered = 0
+        /// `@unchecked Sendable`: guarded by `failures`.
+        final class Tally: @unchecked Sendable { var problems: [String] = []; var answered = 0 }
+        let tally = Tally()
         DispatchQueue.concurrentPerform(iterations: clients) { k in
             do {
                 let c = try d.connect()
                 var blob = ""
                 for j in 0..<perClient {
-                    var w = JSONWriter(); w.raw("{"); w.key("id"); w.string("c\(k)-\(j)"); w.key("text"); w.string(texts[(k + j) % texts.count]); w.raw("}")
-                    blob += w.text + "\n"
+                    let request = Request(idJSON: "\"c\(k)-\(j)\"", body: .classify(texts[(k + j) % texts.count])).line
+                    blob += request + "\n"
                 }
                 try c.sendRaw(Array(blob.utf8))
                 for j in 0..<perClient {
@@ -178,14 +179,14 @@ final class DaemonIntegrationTests: XCTestCase {
                           v["tokens"]?.value == .number(String(want.tokens)) else {
                         throw DaemonTestError.badAnswer("client \(k) answer \(j): \(line)")
                     }
-                    failures.lock(); answered += 1; failures.unlock()
+                    failures.lock(); tally.answered += 1; failures.unlock()
                 }
             } catch {
-                failures.lock(); problems.append("\(error)"); failures.unlock()
+                failures.lock(); tally.problems.append("\(error)"); failures.unlock()
             }
         }
-        XCTAssertEqual(problems, [])
-        XCTAssertEqual(answered, clients * perClient)
+        XCTAssertEqual(tally.problems, [])
+        XCTAssertEqual(tally.answered, clients * perClient)
         let stats = try parseAnswer(try { let c = try d.connect(); try c.send(#"{"op":"stats"}"#); return try c.readLine(timeoutMs: 10_000) }())
         if case .number(let b)? = stats["batched_texts"]?.value, case .number(let n)? = stats["batches"]?.value {
             XCTAssertGreaterThan(Int(b)!, 0)
@@ -280,6 +281,7 @@ final class DaemonIntegrationTests: XCTestCase {
         try d.waitReady()
 
         // Load: 4 clients keep classifying while the model is reloaded 3 times (2 ops, 1 SIGHUP).
+        /// `@unchecked Sendable`: guarded by `stop`.
         final class Shared: @unchecked Sendable { var running = true; var answered = 0; var problems: [String] = [] }
         let st = Shared()
         let stop = NSLock()
@@ -365,8 +367,8 @@ final class DaemonIntegrationTests: XCTestCase {
         let texts = try TestEnv.reviews(16) + (0..<24).map { "short text \($0) to drain" }
         var blob = ""
         for (i, t) in texts.enumerated() {
-            var w = JSONWriter(); w.raw("{"); w.key("id"); w.number(i); w.key("text"); w.string(t); w.raw("}")
-            blob += w.text + "\n"
+            let request = Request(idJSON: String(i), body: .classify(t)).line
+            blob += request + "\n"
         }
         try c.sendRaw(Array(blob.utf8))
         d.signal(SIGTERM)
@@ -452,9 +454,9 @@ final class DaemonIntegrationTests: XCTestCase {
 
         // A stale socket (nobody listening) is replaced.
         let stale = dir.appendingPathComponent("s.sock").path
-        let fd = try Sys.socket()
-        _ = try Sys.withUnixAddress(stale) { bind(fd, $0, $1) }
-        Sys.close(fd)
+        let fd = try UnixSocket.make()
+        try UnixSocket.bind(fd, path: stale)
+        fd.closeQuietly()
         XCTAssertTrue(FileManager.default.fileExists(atPath: stale))
         let p = try Child(try TestEnv.qsentd(), ["--model", model, "--socket", stale],
                           stdoutPath: "/dev/null", stderrPath: "/dev/null")

@@ -1,9 +1,8 @@
 import Foundation
+import QsentIO
 import QsentProtocol
+import SystemPackage
 import XCTest
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Where the built binaries, the test model and scratch space are.
 enum TestEnv {
@@ -117,7 +116,7 @@ struct ScratchModel {
     func breakIt() throws {
         let tmp = target + ".tmp"
         try Data("this is not a model\n".utf8 + [UInt8](repeating: 0xAB, count: 4096)).write(to: URL(fileURLWithPath: tmp))
-        guard rename(tmp, target) == 0 else { throw SystemCallError("rename", tmp, errno: errno) }
+        guard rename(tmp, target) == 0 else { throw IOError.last("rename", tmp) }
     }
 
     func restore() throws {
@@ -127,7 +126,7 @@ struct ScratchModel {
         } else {
             try FileManager.default.copyItem(atPath: original, toPath: tmp)
         }
-        guard rename(tmp, target) == 0 else { throw SystemCallError("rename", tmp, errno: errno) }
+        guard rename(tmp, target) == 0 else { throw IOError.last("rename", tmp) }
     }
 }
 
@@ -139,8 +138,8 @@ enum SocketMode: String {
     case bound
 }
 
-/// A running qsentd for one test.
-final class DaemonProcess {
+/// A running qsentd for one test. Immutable apart from `process`, which locks itself.
+final class DaemonProcess: Sendable {
     let process: Child
     let socket: String
     let dir: URL
@@ -210,7 +209,9 @@ final class DaemonProcess {
 
 /// A child process started with posix_spawn and reaped with waitpid (Foundation's Process
 /// cannot be used here: with a long-running child its monitor blocks reaping the others).
-final class Child {
+///
+/// `@unchecked Sendable`: `status` is guarded by `lock`.
+final class Child: @unchecked Sendable {
     let pid: pid_t
     private var status: Int32?
     private let lock = NSLock()
@@ -232,7 +233,7 @@ final class Child {
         defer { cEnv.forEach { free($0) }; cArgs.forEach { free($0) } }
         var p: pid_t = 0
         let r = posix_spawn(&p, path, &fa, nil, cArgs, cEnv)
-        guard r == 0 else { throw SystemCallError("posix_spawn", path, errno: r) }
+        guard r == 0 else { throw IOError("posix_spawn", path, errno: Errno(rawValue: r)) }
         pid = p
     }
 
@@ -270,7 +271,10 @@ enum DaemonTestError: Error { case exited, timeout, badAnswer(String) }
 /// Systemd-style socket activation done by the test, for the idle-exit test: owns the listening
 /// socket, starts qsentd (LISTEN_FDS=1 on fd 3, LISTEN_PID via `exec`) whenever a client is
 /// waiting and no daemon runs. systemd-socket-activate cannot do this: it execs once.
-final class MiniActivator {
+///
+/// `@unchecked Sendable`: `child`, `launches`, `exitStatuses` and `stopping` are guarded by
+/// `lock`; `thread` is set once by `start()` before the loop runs.
+final class MiniActivator: @unchecked Sendable {
     let socket: String
     let listenFD: Int32
     private let argv: [String]
@@ -285,12 +289,12 @@ final class MiniActivator {
     init(socket: String, daemonArgs: [String], logPath: String) throws {
         self.socket = socket
         self.logPath = logPath
-        let fd = try Sys.socket()
-        let r = try Sys.withUnixAddress(socket) { bind(fd, $0, $1) }
-        guard r == 0, listen(fd, 64) == 0 else { throw SystemCallError("bind/listen", socket, errno: errno) }
+        let fd = try UnixSocket.make()
+        try UnixSocket.bind(fd, path: socket)
+        try UnixSocket.listen(fd, backlog: 64, context: socket)
         // Keep it away from 3 so dup2(fd, 3) really creates fd 3 without FD_CLOEXEC.
-        let high = fcntl(fd, F_DUPFD_CLOEXEC, 100)
-        close(fd)
+        let high = fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 100)
+        fd.closeQuietly()
         listenFD = high
         argv = ["/bin/sh", "-c", "LISTEN_PID=$$ exec \"$0\" \"$@\"", try TestEnv.qsentd()] + daemonArgs
     }

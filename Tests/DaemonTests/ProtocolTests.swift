@@ -1,4 +1,4 @@
-import QsentCore
+import QsentIO
 import QsentProtocol
 import XCTest
 
@@ -113,16 +113,16 @@ final class RequestTests: XCTestCase {
     }
 
     func testResponseWriters() throws {
-        XCTAssertEqual(JSONWriter.ok(idJSON: nil), #"{"ok":true}"#)
-        XCTAssertEqual(JSONWriter.ok(idJSON: "\"a\""), #"{"id":"a","ok":true}"#)
+        XCTAssertEqual(PingAnswer.line(idJSON: nil), #"{"ok":true}"#)
+        XCTAssertEqual(PingAnswer.line(idJSON: "\"a\""), #"{"id":"a","ok":true}"#)
         let e = ProtocolError(.busy, "queue \"full\"", idJSON: "3").line
         XCTAssertEqual(e, #"{"id":3,"error":{"code":"busy","message":"queue \"full\""}}"#)
         // Writer output parses back (non-empty results are checked against the engine in the
         // integration tests).
-        let r = JSONWriter.results([], idJSON: "[1]")
+        let r = BatchAnswer.line([], idJSON: "[1]")
         XCTAssertEqual(r, #"{"id":[1],"results":[]}"#)
         XCTAssertEqual(try JSONParser.parse(r)["id"]?.raw, "[1]")
-        let weird = JSONWriter.error(code: "x", message: "ctl \u{1}\n\"é", idJSON: nil)
+        let weird = ErrorAnswer(code: "x", message: "ctl \u{1}\n\"é").line(idJSON: nil)
         XCTAssertEqual(try JSONParser.parse(weird)["error"]?.value["message"]?.value, .string("ctl \u{1}\n\"é"))
     }
 }

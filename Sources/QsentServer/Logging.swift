@@ -1,13 +1,14 @@
 import Foundation
 import Logging
+import QsentIO
 
 /// One line per event on stderr. Under journald (JOURNAL_STREAM set) each line starts with a
 /// syslog priority prefix `<N>` that journald turns into the entry's priority and the
 /// timestamp is left to the journal; otherwise lines start with an ISO 8601 UTC timestamp.
-struct StderrLineHandler: LogHandler {
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
-    var logLevel: Logger.Level
+public struct StderrLineHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    public var logLevel: Logger.Level
     let label: String
     let journald: Bool
     private let lock: NSLock
@@ -19,17 +20,17 @@ struct StderrLineHandler: LogHandler {
         self.lock = lock
     }
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    public func log(event: LogEvent) {
         var line = ""
         if journald {
             line += "<\(Self.syslogPriority(event.level))>"
         } else {
-            line += Self.timestamp() + " " + event.level.rawValue.uppercased() + " "
+            line += Clock.utcTimestamp() + " " + event.level.rawValue.uppercased() + " "
         }
         // Keep it on one line whatever the message holds.
         line += Self.oneLine(event.message.description)
@@ -66,18 +67,8 @@ struct StderrLineHandler: LogHandler {
         return s
     }
 
-    static func timestamp() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = tm()
-        var secs = ts.tv_sec
-        gmtime_r(&secs, &t)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                      Int(t.tm_year) + 1900, Int(t.tm_mon) + 1, Int(t.tm_mday),
-                      Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec), Int(ts.tv_nsec / 1_000_000))
-    }
-
-    static func bootstrap(level: Logger.Level) {
+    /// Routes every Logger to stderr at `level`.
+    public static func bootstrap(level: Logger.Level) {
         let journald = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil
         let lock = NSLock()
         LoggingSystem.bootstrap { label in

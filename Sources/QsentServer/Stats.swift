@@ -1,7 +1,10 @@
 import Foundation
+import QsentIO
 import QsentProtocol
 
 /// Counters for the `stats` op. All methods are thread-safe.
+///
+/// `@unchecked Sendable`: every mutable field is guarded by `lock`.
 final class Stats: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var requests = 0
@@ -18,7 +21,7 @@ final class Stats: @unchecked Sendable {
     private var latencies: [Double]
     private var latencyNext = 0
     private var latencyCount = 0
-    let started = Sys.monotonicNanos()
+    let started = Clock.monotonicNanos()
 
     init(window: Int = 8192) {
         latencies = [Double](repeating: 0, count: window)
@@ -54,7 +57,21 @@ final class Stats: @unchecked Sendable {
         return (q(0.50), q(0.99), s.count)
     }
 
-    var uptimeSeconds: Double { Double(Sys.monotonicNanos() - started) / 1e9 }
+    /// The `stats` answer now.
+    func answer(queueDepth: Int) -> StatsAnswer {
+        let (p50, p99, samples) = percentiles()
+        let rss = ProcStatus.rss()
+        let uptime = uptimeSeconds
+        return locked {
+            StatsAnswer(requests: requests, texts: texts, errors: errors, batches: batches, batchedTexts: batchedTexts,
+                        connections: connections, connectionsTotal: connectionsTotal, connectionsRejected: rejectedConnections,
+                        reloads: reloads, reloadFailures: reloadFailures, latencyP50Ms: p50, latencyP99Ms: p99,
+                        latencySamples: samples, queueDepth: queueDepth, uptimeS: uptime,
+                        rssAnonBytes: rss.anon, rssFileBytes: rss.file, rssShmemBytes: rss.shmem)
+        }
+    }
+
+    var uptimeSeconds: Double { Double(Clock.monotonicNanos() - started) / 1e9 }
 }
 
 enum ProcStatus {

@@ -1,16 +1,18 @@
 import Foundation
 import Logging
 import QsentCore
+import QsentIO
 import QsentProtocol
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemPackage
 
 /// One client connection: a reader thread (parses lines, queues work, answers cheap requests
 /// at once) and a writer thread (writes answers strictly in request order as they complete).
+///
+/// `@unchecked Sendable`: the slots and every mutable field below `cond` are guarded by
+/// `cond` (an NSCondition, shared by the reader, the writer and the inference worker).
 final class Connection: @unchecked Sendable {
     let id: Int
-    let fd: Int32
+    let fd: FileDescriptor
     let peer: String
     private unowned let server: Server
     private let logger: Logger
@@ -23,9 +25,9 @@ final class Connection: @unchecked Sendable {
     /// Set when the connection closes because of a protocol violation: discard input briefly
     /// before closing so the client reads our error line instead of a reset.
     private var lingerOnClose = false
-    private var lastWriteProgress = Sys.monotonicNanos()
+    private var lastWriteProgress = Clock.monotonicNanos()
 
-    init(id: Int, fd: Int32, peer: String, server: Server, logger: Logger) {
+    init(id: Int, fd: FileDescriptor, peer: String, server: Server, logger: Logger) {
         self.id = id
         self.fd = fd
         self.peer = peer
@@ -69,7 +71,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Called by the inference worker for each finished text.
-    func fill(_ slot: Slot, index: Int, result: Result<Classification, Error>) {
+    func fill(_ slot: Slot, index: Int, result: Result<ClassificationResult, Error>) {
         cond.lock()
         switch result {
         case .success(let c): slot.results[index] = c
@@ -80,18 +82,18 @@ final class Connection: @unchecked Sendable {
         if slot.remaining == 0 {
             done = true
             if let f = slot.failure {
-                slot.line = JSONWriter.error(code: ErrorCode.inferenceFailed.rawValue, message: "inference failed: \(f)", idJSON: slot.idJSON)
+                slot.line = ProtocolError(.inferenceFailed, "inference failed: \(f)", idJSON: slot.idJSON).line
             } else if slot.isBatch {
-                slot.line = JSONWriter.results(slot.results.map { $0! }, idJSON: slot.idJSON)
+                slot.line = BatchAnswer.line(slot.results.map { $0! }, idJSON: slot.idJSON)
             } else {
-                slot.line = JSONWriter.classification(slot.results[0]!, idJSON: slot.idJSON)
+                slot.line = slot.results[0]!.line(idJSON: slot.idJSON)
             }
             cond.broadcast()
         }
         cond.unlock()
         if done {
             if slot.failure != nil { server.stats.error() }
-            let ms = Double(Sys.monotonicNanos() - slot.start) / 1e6
+            let ms = Double(Clock.monotonicNanos() - slot.start) / 1e6
             server.stats.classified(texts: slot.results.count, latencyMs: ms)
         }
     }
@@ -101,7 +103,7 @@ final class Connection: @unchecked Sendable {
     private func readerLoop() {
         var lines = LineBuffer(maxLineBytes: server.config.maxLineBytes)
         var chunk = [UInt8](repeating: 0, count: 65536)
-        var lastRead = Sys.monotonicNanos()
+        var lastRead = Clock.monotonicNanos()
         let idleNs = UInt64(server.config.idleTimeout * 1e9)
         let ioNs = UInt64(server.config.ioTimeout * 1e9)
         var stopReason = "client closed"
@@ -127,13 +129,15 @@ final class Connection: @unchecked Sendable {
                 stopReason = "daemon stopping"
                 break
             }
-            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: server.wakeFD, events: Int16(POLLIN), revents: 0)]
-            let r = poll(&fds, 2, 250)
-            if r < 0 && errno != EINTR { stopReason = "poll failed: errno \(errno)"; break }
-            if r <= 0 || fds[0].revents == 0 {
+            let ready: [Poll.Events]
+            let watched: [(FileDescriptor, Poll.Events)] = [(fd, .readable), (server.wakeFD, .readable)]
+            do { ready = try Poll.wait(watched, timeoutMs: 250) } catch {
+                stopReason = "\(error)"
+                break
+            }
+            if ready[0].isEmpty {
                 // Timeouts.
-                let now = Sys.monotonicNanos()
+                let now = Clock.monotonicNanos()
                 if lines.pendingBytes > 0 && ioNs > 0 && now - lastRead > ioNs {
                     appendAnswer(ProtocolError(.timeout, "partial request line stalled for \(Int(server.config.ioTimeout)) s (--io-timeout); closing").line,
                                  idJSON: nil, isError: true, allowOverLimit: true)
@@ -149,15 +153,17 @@ final class Connection: @unchecked Sendable {
                 }
                 continue
             }
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                stopReason = "read failed: errno \(errno)"
+            let n: Int
+            do {
+                guard let got = try fd.readSome(into: &chunk, context: peer) else { continue }
+                n = got
+            } catch {
+                stopReason = "\(error)"
                 break
             }
             if n == 0 { break }
-            lastRead = Sys.monotonicNanos()
-            chunk.withUnsafeBytes { lines.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            lastRead = Clock.monotonicNanos()
+            lines.append(chunk, count: n)
         }
         logger.debug("reader done", metadata: ["reason": "\(stopReason)"])
         cond.lock()
@@ -168,13 +174,11 @@ final class Connection: @unchecked Sendable {
     }
 
     private func drainRemaining(_ lines: inout LineBuffer, _ chunk: inout [UInt8]) {
-        try? Sys.setNonBlocking(fd)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if n <= 0 { break }
-            chunk.withUnsafeBytes { lines.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        try? fd.setNonBlocking()
+        while let n = try? fd.readSome(into: &chunk, context: peer), n > 0 {
+            lines.append(chunk, count: n)
         }
-        try? Sys.setNonBlocking(fd, false)
+        try? fd.setNonBlocking(false)
         while let item = lines.next() {
             guard case .line(let l) = item else { break }
             handle(line: l, draining: true)
@@ -194,7 +198,7 @@ final class Connection: @unchecked Sendable {
 
     private func handle(line: [UInt8], draining: Bool = false) {
         server.stats.request()
-        let start = Sys.monotonicNanos()
+        let start = Clock.monotonicNanos()
         let req: Request
         do {
             req = try Request.parse(line: line, maxBatch: server.config.maxBatch)
@@ -204,7 +208,7 @@ final class Connection: @unchecked Sendable {
         }
         switch req.body {
         case .op(.ping):
-            appendAnswer(JSONWriter.ok(idJSON: req.idJSON), idJSON: req.idJSON, isError: false, allowOverLimit: draining)
+            appendAnswer(PingAnswer.line(idJSON: req.idJSON), idJSON: req.idJSON, isError: false, allowOverLimit: draining)
         case .op(.info):
             appendAnswer(server.infoLine(idJSON: req.idJSON), idJSON: req.idJSON, isError: false, allowOverLimit: draining)
         case .op(.stats):
@@ -216,18 +220,9 @@ final class Connection: @unchecked Sendable {
                 return
             }
             // Blocks this reader until the reload finished; answers stay in order.
-            let line: String
             switch server.reload(reason: "op from \(peer)") {
             case .success(let info):
-                var w = JSONWriter()
-                w.raw("{")
-                if let id = req.idJSON { w.key("id"); w.raw(id) }
-                w.key("ok"); w.bool(true)
-                w.key("reloaded"); w.string(info.name)
-                w.key("checksum"); w.string(info.checksum)
-                w.raw("}")
-                line = w.text
-                appendAnswer(line, idJSON: req.idJSON, isError: false)
+                appendAnswer(ReloadAnswer(info).line(idJSON: req.idJSON), idJSON: req.idJSON, isError: false)
             case .failure(let e):
                 appendAnswer(ProtocolError(.reloadFailed, "reload refused, still serving the previous model: \(e)", idJSON: req.idJSON).line,
                              idJSON: req.idJSON, isError: true)
@@ -236,7 +231,7 @@ final class Connection: @unchecked Sendable {
             enqueue([text], idJSON: req.idJSON, isBatch: false, start: start, draining: draining)
         case .batch(let texts):
             if texts.isEmpty {
-                appendAnswer(JSONWriter.results([], idJSON: req.idJSON), idJSON: req.idJSON, isError: false, allowOverLimit: draining)
+                appendAnswer(BatchAnswer.line([], idJSON: req.idJSON), idJSON: req.idJSON, isError: false, allowOverLimit: draining)
             } else {
                 enqueue(texts, idJSON: req.idJSON, isBatch: true, start: start, draining: draining)
             }
@@ -289,8 +284,8 @@ final class Connection: @unchecked Sendable {
             cond.broadcast()
             cond.unlock()
             do {
-                try Sys.writeAll(fd, buffer, timeoutMs: ioMs, context: peer)
-                cond.lock(); lastWriteProgress = Sys.monotonicNanos(); cond.unlock()
+                try fd.writeAll(buffer, timeoutMs: ioMs, context: peer)
+                cond.lock(); lastWriteProgress = Clock.monotonicNanos(); cond.unlock()
             } catch {
                 logger.info("dropping client: \(error)")
                 cond.lock()
@@ -300,7 +295,7 @@ final class Connection: @unchecked Sendable {
                 slotHead = 0
                 cond.broadcast()
                 cond.unlock()
-                _ = shutdown(fd, Int32(SHUT_RD))
+                fd.shutdown(.read)
                 break
             }
         }
@@ -316,17 +311,10 @@ final class Connection: @unchecked Sendable {
         guard last else { return }
         if linger {
             // Let the client read our final error: stop writing, discard its input briefly.
-            _ = shutdown(fd, Int32(SHUT_WR))
-            var junk = [UInt8](repeating: 0, count: 65536)
-            let deadline = Sys.monotonicNanos() + 1_000_000_000
-            while Sys.monotonicNanos() < deadline {
-                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                if poll(&p, 1, 100) <= 0 { continue }
-                let n = junk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-                if n <= 0 { break }
-            }
+            fd.closeAfterLinger(lingerMs: 1000, pollMs: 100)
+        } else {
+            fd.closeQuietly()
         }
-        Sys.close(fd)
         server.connectionClosed(self)
     }
 }

@@ -1,12 +1,13 @@
 import CSystemd
 import Foundation
-import QsentProtocol
+import QsentIO
+import SystemPackage
 
 /// libsystemd's sd-daemon API: socket activation and service notifications.
 /// Every call is a no-op outside systemd (no NOTIFY_SOCKET / LISTEN_FDS).
 enum SystemdDaemon {
     struct ListenedSocket {
-        var fd: Int32
+        var fd: FileDescriptor
         var name: String
     }
 
@@ -15,12 +16,12 @@ enum SystemdDaemon {
     static func listenFDs() throws -> [ListenedSocket] {
         var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = nil
         let n = sd_listen_fds_with_names(1, &names)
-        if n < 0 { throw SystemCallError("sd_listen_fds_with_names", "", errno: -n) }
+        if n < 0 { throw IOError("sd_listen_fds_with_names", errno: Errno(rawValue: -n)) }
         var out: [ListenedSocket] = []
         for i in 0..<Int(n) {
             var name = "unknown"
             if let names, let p = names[i] { name = String(cString: p) }
-            out.append(ListenedSocket(fd: SD_LISTEN_FDS_START + Int32(i), name: name))
+            out.append(ListenedSocket(fd: FileDescriptor(rawValue: SD_LISTEN_FDS_START + Int32(i)), name: name))
         }
         if let names {
             for i in 0..<Int(n) { free(names[i]) }
@@ -30,8 +31,8 @@ enum SystemdDaemon {
     }
 
     /// True if `fd` is a listening Unix stream socket.
-    static func isListeningUnixStream(_ fd: Int32) -> Bool {
-        sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0
+    static func isListeningUnixStream(_ fd: FileDescriptor) -> Bool {
+        sd_is_socket_unix(fd.rawValue, UnixSocket.streamType, 1, nil, 0) > 0
     }
 
     @discardableResult

@@ -1,0 +1,18 @@
+#ifndef CQSENTIO_H
+#define CQSENTIO_H
+
+#include <stdint.h>
+
+/// Peer credentials of a connected Unix stream socket.
+typedef struct {
+    int32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+} cqsentio_peer_cred;
+
+/// Linux: getsockopt(SO_PEERCRED) into `struct ucred` (declared only with _GNU_SOURCE, which
+/// this shim defines so Swift code need not lay the struct out by hand). Elsewhere:
+/// getpeereid (pid 0). Returns 0, or -1 with errno set.
+int cqsentio_peer_credentials(int fd, cqsentio_peer_cred *out);
+
+#endif

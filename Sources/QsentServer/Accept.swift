@@ -1,0 +1,108 @@
+import Foundation
+import QsentIO
+import QsentProtocol
+import SystemPackage
+
+extension Server {
+    /// Accepts connections until shutdown begins; checks idle exit between polls.
+    func acceptLoop(_ listener: Listener) {
+        let idleNs = UInt64(config.idleExit * 1e9)
+        stateLock.lock()
+        idleSince = Clock.monotonicNanos()  // the idle clock starts once we serve, not at process start
+        stateLock.unlock()
+        while true {
+            stateLock.lock()
+            heartbeat = Clock.monotonicNanos()
+            if draining {
+                stateLock.unlock()
+                if listener.ownedPath != nil { acceptBacklog(listener) }
+                return
+            }
+            stateLock.unlock()
+            let watched: [(FileDescriptor, Poll.Events)] = [(listener.fd, .readable), (wakeFD, .readable)]
+            let listenerReady = (try? Poll.wait(watched, timeoutMs: 200))?.first.map { !$0.isEmpty } ?? false
+            if !listenerReady {
+                // Idle exit only when nobody is connected and nobody is waiting to connect.
+                stateLock.lock()
+                let idle = connections.isEmpty && !draining
+                let since = idleSince
+                stateLock.unlock()
+                if idleNs > 0 && idle && Clock.monotonicNanos() - since >= idleNs {
+                    beginShutdown("idle for \(config.idleExit) s (--idle-exit)")
+                }
+                continue
+            }
+            do {
+                guard let cfd = try UnixSocket.accept(listener.fd, context: listener.describe) else { continue }
+                admit(cfd)
+            } catch let error as IOError {
+                if error.errno == .connectionAbort { continue }
+                logger.error("\(error)")
+                let outOfResources: [Errno] = [.tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory]
+                if outOfResources.contains(error.errno) {
+                    Clock.sleep(milliseconds: 100)
+                }
+            } catch {
+                logger.error("\(error)")
+            }
+        }
+    }
+
+    /// On shutdown of a socket we own, clients already waiting in the backlog would be reset
+    /// when we close it: accept them so their requests are answered. (An inherited socket keeps
+    /// its backlog; systemd starts us again for it.)
+    private func acceptBacklog(_ listener: Listener) {
+        try? listener.fd.setNonBlocking()
+        while let cfd = try? UnixSocket.accept(listener.fd, context: listener.describe) { admit(cfd) }
+    }
+
+    /// Checks the peer against the allow-list and `--max-clients`, then starts its connection.
+    private func admit(_ cfd: FileDescriptor) {
+        var peer = "pid=? uid=? gid=?"
+        var cred: PeerCredentials?
+        do {
+            let c = try UnixSocket.peerCredentials(cfd)
+            peer = c.description
+            cred = c
+        } catch {
+            logger.warning("\(error)")
+        }
+        if config.allowUIDs != nil || config.allowGIDs != nil {
+            let okUID = cred.map { config.allowUIDs?.contains($0.uid) ?? false } ?? false
+            let okGID = cred.map { config.allowGIDs?.contains($0.gid) ?? false } ?? false
+            if !(okUID || okGID) {
+                logger.notice("connection refused: not in allow-list", metadata: ["peer": "\(peer)"])
+                stats.rejected()
+                rejectAndClose(cfd, ProtocolError(.unauthorized, "peer \(peer) is not allowed (--allow-uid/--allow-gid)"))
+                return
+            }
+        }
+        stateLock.lock()
+        if connections.count >= config.maxClients {
+            stateLock.unlock()
+            logger.warning("connection refused: too many clients", metadata: ["peer": "\(peer)", "max": "\(config.maxClients)"])
+            stats.rejected()
+            rejectAndClose(cfd, ProtocolError(.busy, "too many connections (\(config.maxClients), --max-clients); retry later"))
+            return
+        }
+        let id = nextConnID
+        nextConnID += 1
+        let conn = Connection(id: id, fd: cfd, peer: peer, server: self, logger: logger)
+        connections[id] = conn
+        stateLock.unlock()
+        stats.connectionOpened()
+        logger.info("connection", metadata: ["conn": "\(id)", "peer": "\(peer)"])
+        conn.start()
+    }
+
+    /// Sends one error line and closes, without blocking the accept loop for long.
+    private func rejectAndClose(_ fd: FileDescriptor, _ err: ProtocolError) {
+        stats.error()
+        var line = Array(err.line.utf8)
+        line.append(0x0A)
+        try? fd.setNonBlocking()
+        try? fd.writeAll(line, timeoutMs: 100)
+        // Linger briefly so the client reads the error rather than a reset.
+        Thread.detachNewThread { fd.closeAfterLinger(lingerMs: 500, pollMs: 50) }
+    }
+}

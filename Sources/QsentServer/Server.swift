@@ -1,0 +1,165 @@
+import Dispatch
+import Foundation
+import Logging
+import QsentCore
+import QsentIO
+import QsentProtocol
+import SystemPackage
+
+/// The daemon: loads the model, listens, accepts, runs the inference worker, handles signals,
+/// reload, idle exit and graceful shutdown. The parts live in Accept.swift, Inference.swift,
+/// Reload.swift, Signals.swift and Watchdog.swift; each connection in Connection.swift.
+///
+/// `@unchecked Sendable`: the mutable state below `stateLock` is guarded by it; `reload` is
+/// serialized by `reloadLock`; everything else is immutable after `init`, or set in `run()`
+/// before the threads that read it start.
+public final class Server: @unchecked Sendable {
+    let config: DaemonConfig
+    let logger: Logger
+    let stats = Stats()
+    let queue: Scheduler<WorkItem>
+
+    /// Read end of the wake pipe: becomes readable (forever) once shutdown starts.
+    let wakeFD: FileDescriptor
+    private let wakeWriteFD: FileDescriptor
+
+    let stateLock = NSLock()
+    /// Set in `run()` before any thread that reads it starts; swapped by `reload`.
+    var engine: Engine!
+    var draining = false
+    var shutdownReason = ""
+    var connections: [Int: Connection] = [:]
+    var nextConnID = 1
+    var idleSince = Clock.monotonicNanos()
+    /// Last time the accept loop (or the shutdown wait) was alive, for the watchdog.
+    var heartbeat = Clock.monotonicNanos()
+
+    let reloadLock = NSLock()
+    var signalSources: [DispatchSourceSignal] = []
+    let signalQueue = DispatchQueue(label: "qsentd.signals")
+    let workerDone = DispatchSemaphore(value: 0)
+
+    public init(config: DaemonConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        self.queue = Scheduler(capacity: config.maxQueue, capacityBytes: config.maxQueueBytes)
+        let fds: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+        do { fds = try FileDescriptor.pipe() } catch { throw IOError("pipe", "wake pipe", errno: (error as? Errno) ?? .ioError) }
+        try fds.readEnd.setCloseOnExec()
+        try fds.writeEnd.setCloseOnExec()
+        wakeFD = fds.readEnd
+        wakeWriteFD = fds.writeEnd
+        ProcessControl.ignore(.brokenPipe)
+    }
+
+    var isDraining: Bool { stateLock.lock(); defer { stateLock.unlock() }; return draining }
+
+    var currentEngine: Engine { stateLock.lock(); defer { stateLock.unlock() }; return engine }
+
+    /// Loads and verifies (Engine init verifies) a model, then runs one warm-up inference.
+    static func loadEngine(config: DaemonConfig, logger: Logger) throws -> Engine {
+        let t0 = Clock.monotonicNanos()
+        let e = try Engine(path: config.model, options: EngineOptions(threads: config.threads, maxTokens: config.maxTokens))
+        let t1 = Clock.monotonicNanos()
+        _ = e.classify(["qsentd warm-up: this sentence exercises every layer once."])
+        let t2 = Clock.monotonicNanos()
+        if config.mlock {
+            try ProcessControl.lockAllMemory(context: "--mlock (raise LimitMEMLOCK= / RLIMIT_MEMLOCK or grant CAP_IPC_LOCK)")
+        }
+        let i = e.info
+        logger.info("model loaded", metadata: [
+            "name": "\(i.name)", "precision": "\(i.precision)", "isa": "\(i.isa)", "checksum": "\(i.checksum)",
+            "max_tokens": "\(i.maxTokens)", "load_ms": "\((t1 - t0) / 1_000_000)", "warmup_ms": "\((t2 - t1) / 1_000_000)",
+        ])
+        return e
+    }
+
+    // MARK: run
+
+    /// Serves until SIGTERM/SIGINT or idle exit; returns the exit code.
+    public func run() -> Int32 {
+        let listener: Listener
+        do {
+            listener = try Listener.open(path: config.socketPath, logger: logger)
+        } catch {
+            logger.critical("cannot listen: \(error)")
+            SystemdDaemon.notify("STATUS=cannot listen: \(error)")
+            return 1
+        }
+        installSignals()
+        // Listen first: clients that connect during the load wait in the backlog, and a
+        // socket conflict fails fast.
+        SystemdDaemon.notify("STATUS=loading model \(config.model)")
+        logger.info("loading model", metadata: ["path": "\(config.model)", "threads": "\(config.threads)"])
+        do {
+            let e = try Server.loadEngine(config: config, logger: logger)
+            stateLock.lock(); engine = e; stateLock.unlock()
+        } catch {
+            logger.critical("cannot load model: \(error)")
+            SystemdDaemon.notify("STATUS=cannot load model: \(error)")
+            listener.close(logger: logger)
+            return 1
+        }
+        startWorker()
+        startWatchdog()
+
+        let info = currentEngine.info
+        SystemdDaemon.notify("READY=1\nSTATUS=serving \(info.name) (\(info.precision), \(info.isa)) on \(listener.describe)")
+        logger.info("ready", metadata: ["socket": "\(listener.describe)", "model": "\(info.name)"])
+
+        acceptLoop(listener)
+
+        // Shutdown: no new connections; readers answer what they already received.
+        SystemdDaemon.notify("STOPPING=1\nSTATUS=stopping: \(shutdownReasonNow)")
+        logger.info("stopping", metadata: ["reason": "\(shutdownReasonNow)"])
+        listener.close(logger: logger)
+        let deadline = Clock.monotonicNanos() + UInt64(max(config.ioTimeout, 5) * 2 * 1e9)
+        while stats.currentConnections > 0 && Clock.monotonicNanos() < deadline {
+            stateLock.lock(); heartbeat = Clock.monotonicNanos(); stateLock.unlock()  // keep the watchdog fed while draining
+            Clock.sleep(milliseconds: 10)
+        }
+        if stats.currentConnections > 0 {
+            logger.warning("connections still open at exit", metadata: ["count": "\(stats.currentConnections)"])
+        }
+        queue.stop()
+        workerDone.wait()
+        logger.info("stopped", metadata: ["requests": "\(stats.requests)", "texts": "\(stats.texts)"])
+        return 0
+    }
+
+    private var shutdownReasonNow: String { stateLock.lock(); defer { stateLock.unlock() }; return shutdownReason }
+
+    func beginShutdown(_ reason: String) {
+        stateLock.lock()
+        let first = !draining
+        if first { draining = true; shutdownReason = reason }
+        stateLock.unlock()
+        if first { try? wakeWriteFD.writeAll([1]) }
+    }
+
+    func connectionClosed(_ c: Connection) {
+        stateLock.lock()
+        connections[c.id] = nil
+        if connections.isEmpty { idleSince = Clock.monotonicNanos() }
+        stateLock.unlock()
+        stats.connectionClosed()
+        logger.debug("connection closed", metadata: ["conn": "\(c.id)"])
+    }
+
+    // MARK: info / stats
+
+    func infoLine(idJSON: String?) -> String {
+        InfoAnswer(currentEngine.info, config: config).line(idJSON: idJSON)
+    }
+
+    func statsLine(idJSON: String?) -> String {
+        stats.answer(queueDepth: queue.depth).line(idJSON: idJSON)
+    }
+}
+
+extension Server {
+    /// Tells systemd why the daemon could not start (`STATUS=failed: …`).
+    public static func notifyFailure(_ why: String) {
+        SystemdDaemon.notify("STATUS=failed: \(why)")
+    }
+}

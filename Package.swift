@@ -10,6 +10,9 @@ let package = Package(
         .executable(name: "qsentd", targets: ["qsentd"]),
         .executable(name: "qsent-quantize", targets: ["qsent-quantize"]),
         .library(name: "QsentCore", targets: ["QsentCore"]),
+        // For the fuzz harnesses (Tests/Fuzz/Harnesses, a separate package).
+        .library(name: "QsentTokenizer", targets: ["QsentTokenizer"]),
+        .library(name: "QsentProtocol", targets: ["QsentProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

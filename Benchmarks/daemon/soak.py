@@ -28,6 +28,8 @@ from loadgen import Conn, rss, texts_from_imdb  # noqa: E402
 
 RELOAD_EVERY = 4.0
 SAMPLE_EVERY = 10.0
+# An answer not received within this many seconds counts as lost (and ends that connection).
+ANSWER_TIMEOUT = 120.0
 
 BAD_LINES = [
     b'{"text": "unterminated',
@@ -103,6 +105,7 @@ class Honest(threading.Thread):
         while not self.stop.is_set():
             try:
                 c = Conn(self.sock)
+                c.s.settimeout(ANSWER_TIMEOUT)
             except OSError:
                 self.tally.add("connect_failed")
                 time.sleep(0.2)
@@ -126,8 +129,14 @@ class Honest(threading.Thread):
                         reqs.append((rid, ti, (json.dumps(obj) + "\n").encode()))
                     c.s.sendall(b"".join(r[2] for r in reqs))
                     self.tally.add("sent", len(reqs))
-                    for rid, ti, _ in reqs:
-                        if not self.check(rid, ti, c.f.readline()):
+                    for n, (rid, ti, _) in enumerate(reqs):
+                        try:
+                            line = c.f.readline()
+                        except OSError:  # timed out: this and the rest of the burst are lost
+                            self.tally.add("lost", len(reqs) - n)
+                            raise
+                        if not self.check(rid, ti, line):
+                            self.tally.add("lost", len(reqs) - n - 1)
                             raise ConnectionError("closed")
             except (OSError, ConnectionError, ValueError):
                 self.tally.add("connection_broken")
@@ -141,6 +150,7 @@ def bad_client(sock, tally, stop):
     while not stop.is_set():
         try:
             c = Conn(sock)
+            c.s.settimeout(ANSWER_TIMEOUT)
             for bad in BAD_LINES:
                 n += 1
                 c.s.sendall(bad + b"\n" + json.dumps({"id": n, "op": "ping"}).encode() + b"\n")
@@ -166,12 +176,12 @@ def dropper(sock, texts, tally, stop):
             if rng.random() < 0.5:
                 s.sendall(line[: len(line) // 2])
             else:
-                s.sendall(line * rng.randint(1, 8))
+                s.sendall(line * rng.randint(1, 2))
             s.close()
             tally.add("dropped_clients")
         except OSError:
             tally.add("dropper_failed")
-        time.sleep(0.1)
+        time.sleep(0.5)
 
 
 def reloader(sock, proc, model, spare, tally, stop):
@@ -183,6 +193,7 @@ def reloader(sock, proc, model, spare, tally, stop):
         try:
             if kind == "op":
                 c = Conn(sock)
+                c.s.settimeout(ANSWER_TIMEOUT)
                 a = c.ask({"id": "reload", "op": "reload"})
                 c.close()
                 tally.add("reload_op_ok" if a.get("ok") else "reload_op_failed")
@@ -213,6 +224,7 @@ def main():
     ap.add_argument("--out", required=True, help="output prefix (PREFIX.json, PREFIX.md)")
     ap.add_argument("--imdb", default=None)
     ap.add_argument("--threads", default="2")
+    ap.add_argument("--keep-log", default=None, help="copy the daemon's log here (e.g. to read sanitizer reports)")
     a = ap.parse_args()
 
     texts = texts_from_imdb(a.imdb, 64, 1500) if a.imdb else \
@@ -266,7 +278,7 @@ def main():
             samples.append(dict(t=round(time.time() - t0, 1), **sample(proc.pid)))
     stop.set()
     for w in workers + aux:
-        w.join(timeout=60)
+        w.join()  # bounded: every read times out after ANSWER_TIMEOUT
     alive = proc.poll() is None
     st = Conn(sock).ask({"op": "stats"}) if alive else {}
     if alive:
@@ -324,6 +336,8 @@ def main():
     with open(a.out + ".md", "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))
+    if a.keep_log:
+        shutil.copyfile(os.path.join(tmp, "qsentd.log"), a.keep_log)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
 

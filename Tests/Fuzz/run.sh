@@ -18,9 +18,10 @@ set -eu
 SECONDS_EACH=$1; shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 PKG=$HERE/Harnesses
-# SwiftPM's `--sanitize=fuzzer --sanitize=address` hands swiftc two -sanitize= flags and the
-# last one wins (no coverage instrumentation): pass one combined flag instead.
-FLAGS="-c debug -Xswiftc ${OPT:--O} -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address"
+# `--sanitize=fuzzer` makes SwiftPM link libFuzzer's main; but `--sanitize=fuzzer --sanitize=address`
+# hands swiftc two -sanitize= flags and the last one wins (no coverage, or no ASan), so the
+# combined flag goes last, via -Xswiftc.
+FLAGS="-c debug --sanitize=fuzzer -Xswiftc ${OPT:--O} -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=address"
 WORK=${FUZZ_WORK:-$PKG/.build/fuzz-work}
 HARNESSES=${*:-protocol tokenizer safetensors config blob}
 if [ "${NO_BUILD:-0}" != 1 ]; then

@@ -12,6 +12,9 @@ let package = Package(
         .library(name: "QsentCore", targets: ["QsentCore"]),
         // Talk to qsentd from any Swift program, without the engine.
         .library(name: "QsentClient", targets: ["QsentClient"]),
+        // For the fuzz harnesses (Tests/Fuzz/Harnesses, a separate package).
+        .library(name: "QsentTokenizer", targets: ["QsentTokenizer"]),
+        .library(name: "QsentProtocol", targets: ["QsentProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -113,7 +113,7 @@ public struct Kernels: Sendable {
     /// each thread quantizes and multiplies its own rows in one job.
     func linear(_ x: Matrix, _ l: DenseS8, act: qk_act) -> Matrix {
         precondition(x.cols == l.k)
-        let kp = (l.k + 3) & ~3
+        let kp = PackedS8.paddedK(l.k)
         var q = [Int8](unsafeUninitializedCapacity: x.rows * kp) { _, n in n = x.rows * kp }
         var scales = [Float](unsafeUninitializedCapacity: x.rows) { _, n in n = x.rows }
         var y = Matrix(uninitializedRows: x.rows, cols: l.n)

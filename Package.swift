@@ -4,7 +4,7 @@ import PackageDescription
 // One module per responsibility; see README.md "Architecture".
 let package = Package(
     name: "qsent",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "qsent", targets: ["qsent"]),
         .executable(name: "qsentd", targets: ["qsentd"]),
@@ -119,6 +119,7 @@ let package = Package(
             exclude: ["Hostile"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .testTarget(name: "QsentIOTests", dependencies: ["QsentIO"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Scheduler and config resolution, without processes or sleeps.
         .testTarget(name: "QsentServerTests", dependencies: ["QsentServer"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The .deb under a real systemd in a Debian 12 container (runs Tests/SystemTests/harness).

@@ -5,6 +5,11 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#else
+#include <pthread.h>
+#endif
 
 int cqsentio_peer_credentials(int fd, cqsentio_peer_cred *out) {
 #if defined(__linux__)
@@ -23,6 +28,17 @@ int cqsentio_peer_credentials(int fd, cqsentio_peer_cred *out) {
     out->pid = 0;
     out->uid = (uint32_t)uid;
     out->gid = (uint32_t)gid;
+    return 0;
+#endif
+}
+
+int cqsentio_set_thread_name(const char *name) {
+#if defined(__linux__)
+    return prctl(PR_SET_NAME, name, 0, 0, 0);
+#elif defined(__APPLE__)
+    return pthread_setname_np(name);
+#else
+    (void)name;
     return 0;
 #endif
 }

@@ -15,4 +15,8 @@ typedef struct {
 /// getpeereid (pid 0). Returns 0, or -1 with errno set.
 int cqsentio_peer_credentials(int fd, cqsentio_peer_cred *out);
 
+/// Names the calling thread (Linux keeps the first 15 bytes; shown by top -H and in cores).
+/// Returns 0, or -1 with errno set.
+int cqsentio_set_thread_name(const char *name);
+
 #endif

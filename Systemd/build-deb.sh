@@ -39,7 +39,7 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=$(sed -n 's/^[[:space:]]*public static let string = "\([^"]*\)".*/\1/p' "$ROOT"/Sources/*/Version.swift | head -n1)
 [ -n "$VERSION" ] || die "cannot read the version (QsentVersion.string) from $ROOT/Sources/*/Version.swift"
-MODEL=$ROOT/Models/distilbert-h384-imdb.qsent
+MODEL=$ROOT/Quantizer/Models/distilbert-h384-imdb.qsent
 [ -f "$MODEL" ] || die "the default model $MODEL is missing"
 
 HOSTARCH=$(uname -m)

@@ -3,7 +3,7 @@
 # mid-request, reloads (protocol op, SIGHUP, model replaced by rename) for MINUTES, sampling
 # RssAnon, fds and threads every 10 s. See soak.py for the accounting.
 #
-#   Benchmarks/daemon/soak.sh MINUTES [MODEL.qsent]   (default: Models/distilbert-h384-imdb.qsent)
+#   Benchmarks/daemon/soak.sh MINUTES [MODEL.qsent]   (default: Quantizer/Models/distilbert-h384-imdb.qsent)
 #
 # Env: THREADS (2), NO_BUILD=1 to skip `swift build -c release`, PYTHON_PLOT (/tmp/venv/bin/python,
 # needs matplotlib). Writes Benchmarks/results/soak-<date>-<M>min.{json,md,png}; exits 1 unless
@@ -13,7 +13,7 @@ set -eu
 MINUTES=$1
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${QSENT_SHARED:-$ROOT/../shared}
-MODEL=${2:-$ROOT/Models/distilbert-h384-imdb.qsent}
+MODEL=${2:-$ROOT/Quantizer/Models/distilbert-h384-imdb.qsent}
 if [ "${NO_BUILD:-0}" != 1 ]; then
     (cd "$ROOT" && swift build -c release --product qsentd >/dev/null)
 fi

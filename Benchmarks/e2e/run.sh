@@ -12,7 +12,7 @@
 #   SKIP_768=1     only the 384 model
 #   PY=/tmp/venv/bin/python   peers' Python (peers are skipped with a message if missing)
 #   SHARED=<root>/../shared   data and models;   WORK=/tmp/qsent-e2e   blobs made here
-#   BLOB=$ROOT/Models/distilbert-h384-imdb.qsent (made with qsent-quantize if missing)
+#   BLOB=$ROOT/Quantizer/Models/distilbert-h384-imdb.qsent (made with qsent-quantize if missing)
 #   R768=/tmp/qsent-random/distilbert768 (made with Tests/Fixtures/make_random_models.py if missing)
 #   OUT=Benchmarks/results/<UTC date>-e2e   (writes OUT.md and OUT.json)
 set -euo pipefail
@@ -26,7 +26,7 @@ DATA=${DATA:-"$SHARED/data/imdb/test.jsonl"}
 HF=${HF:-"$SHARED/models/distilbert-h384-imdb"}
 PY=${PY:-/tmp/venv/bin/python}
 WORK=${WORK:-/tmp/qsent-e2e}
-BLOB=${BLOB:-"$root/Models/distilbert-h384-imdb.qsent"}
+BLOB=${BLOB:-"$root/Quantizer/Models/distilbert-h384-imdb.qsent"}
 R768=${R768:-/tmp/qsent-random/distilbert768}
 BLOB768=${BLOB768:-"$WORK/distilbert768.qsent"}
 OUT=${OUT:-"$root/Benchmarks/results/$(date -u +%Y-%m-%d)-e2e"}

@@ -96,7 +96,7 @@ def prepare_models(args, bins):
     models = {}
     if "h384" in args.models:
         if not os.path.exists(args.blob):
-            raise SystemExit("missing %s (the committed int8 blob): `git checkout Models/` or run "
+            raise SystemExit("missing %s (the committed int8 blob): `git checkout Quantizer/Models/` or run "
                              "qsent-quantize %s -o %s" % (args.blob, args.hf, args.blob))
         ref = os.path.join(args.hf, "reference", "test_logits_fp32_len384.jsonl")
         models["h384"] = {"blob": args.blob, "hf": args.hf, "reviews": args.reviews,
@@ -718,7 +718,7 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="Python with torch/onnxruntime for the peers")
     ap.add_argument("--data", default=os.path.join(shared, "data", "imdb", "test.jsonl"))
     ap.add_argument("--hf", default=os.path.join(shared, "models", "distilbert-h384-imdb"), help="stand-in HF folder (FP32)")
-    ap.add_argument("--blob", default=os.path.join(root, "Models", "distilbert-h384-imdb.qsent"), help="stand-in int8 blob")
+    ap.add_argument("--blob", default=os.path.join(root, "Quantizer", "Models", "distilbert-h384-imdb.qsent"), help="stand-in int8 blob")
     ap.add_argument("--random-root", default="/tmp/qsent-random", help="where make_random_models.py writes distilbert768")
     ap.add_argument("--work", default="/tmp/qsent-sbs", help="scratch: the 768 folder and blob, sockets, dumps")
     args = ap.parse_args()

@@ -32,7 +32,7 @@ enum TestEnv {
 
     /// The model the daemon tests serve: $QSENT_TEST_MODEL (a .qsent blob or an HF folder),
     /// else the committed int8 blob, which the product ships and which needs nothing from ../shared.
-    static let defaultModel = packageRoot.appendingPathComponent("Models/distilbert-h384-imdb.qsent").path
+    static let defaultModel = packageRoot.appendingPathComponent("Quantizer/Models/distilbert-h384-imdb.qsent").path
 
     static var sharedRoot: URL {
         if let env = ProcessInfo.processInfo.environment["QSENT_SHARED"], !env.isEmpty { return URL(fileURLWithPath: env) }

@@ -6,7 +6,7 @@ import XCTest
 /// The committed default blob, its reproducibility, and the loader's answers to damaged blobs.
 final class BlobTests: XCTestCase {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let committedBlob = packageRoot.appendingPathComponent("Models/distilbert-h384-imdb.qsent")
+    static let committedBlob = packageRoot.appendingPathComponent("Quantizer/Models/distilbert-h384-imdb.qsent")
 
     var dir: URL!
 
@@ -43,7 +43,7 @@ final class BlobTests: XCTestCase {
         XCTAssertEqual(r.map(\.label), ["POSITIVE", "NEGATIVE"])
     }
 
-    /// `qsent-quantize ../shared/models/distilbert-h384-imdb` reproduces Models/ byte for byte,
+    /// `qsent-quantize ../shared/models/distilbert-h384-imdb` reproduces Quantizer/Models/ byte for byte,
     /// and quantizing twice gives the same bytes.
     func testQuantizerIsDeterministicAndReproducesCommittedBlob() throws {
         let model = try requireSharedModel()
@@ -52,7 +52,7 @@ final class BlobTests: XCTestCase {
         let bytesA = try a.blobBytes(), bytesB = try b.blobBytes()
         XCTAssertEqual(bytesA, bytesB, "quantizing twice must give identical bytes")
         XCTAssertEqual(Data(bytesA), try committedBytes(),
-                       "Models/distilbert-h384-imdb.qsent is stale: regenerate it with the command in README.md")
+                       "Quantizer/Models/distilbert-h384-imdb.qsent is stale: regenerate it with the command in README.md")
     }
 
     func testBlobIsAtMost27PercentOfSafetensors() throws {

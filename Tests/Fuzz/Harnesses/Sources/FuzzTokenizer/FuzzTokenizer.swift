@@ -8,7 +8,7 @@ import QsentTokenizer
 /// $QSENT_FUZZ_MODEL overrides the blob.
 private let tokenizers: [WordPieceTokenizer] = {
     let path = ProcessInfo.processInfo.environment["QSENT_FUZZ_MODEL"]
-        ?? packageRoot.appendingPathComponent("Models/distilbert-h384-imdb.qsent").path
+        ?? packageRoot.appendingPathComponent("Quantizer/Models/distilbert-h384-imdb.qsent").path
     do {
         let base = try Blob(path: path).tokenizer()
         let v = base.vocabulary

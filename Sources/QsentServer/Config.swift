@@ -79,7 +79,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var mlock: Bool = false
     public var logLevel: Logger.Level = .info
 
-    /// While several clients wait, a batch is sized to run for about this long (Scheduler).
+    /// While several clients wait, a batch is sized to run for about this long; with one
+    /// client, three times as long (Scheduler, BatchPolicy).
     public static let batchTargetNanos: UInt64 = 100_000_000
 
     public init(model: String, socketPath: String) {

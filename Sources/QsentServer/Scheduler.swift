@@ -16,20 +16,25 @@ public protocol SchedulerItem: Sendable {
 public struct BatchPolicy: Sendable, Equatable {
     /// Most texts in one batch (`--max-batch`).
     public var maxTexts: Int
-    /// Token budget of a batch while no other client waits (`--max-batch-tokens`).
+    /// Token budget of a batch (`--max-batch-tokens`).
     public var maxTokens: Int
     /// While texts of two or more clients wait, a batch's budget shrinks so that it runs for
     /// about this long (from the measured cost per token), but not below `minTokens`.
     public var targetNanos: UInt64
+    /// With one client active, a batch runs at most about this long, which bounds what a client
+    /// arriving meanwhile waits for the batch in progress.
+    public var soloTargetNanos: UInt64
     /// Floor of the shrunk budget (at least one full-length text).
     public var minTokens: Int
     /// Deficit-round-robin quantum: tokens a client is credited per turn.
     public var quantum: Int
 
-    public init(maxTexts: Int, maxTokens: Int, targetNanos: UInt64 = 100_000_000, minTokens: Int = 512, quantum: Int = 512) {
+    public init(maxTexts: Int, maxTokens: Int, targetNanos: UInt64 = 100_000_000, soloTargetNanos: UInt64? = nil,
+                minTokens: Int = 512, quantum: Int = 512) {
         self.maxTexts = max(1, maxTexts)
         self.maxTokens = max(1, maxTokens)
         self.targetNanos = targetNanos
+        self.soloTargetNanos = soloTargetNanos ?? 3 * targetNanos
         self.minTokens = max(1, min(minTokens, self.maxTokens))
         self.quantum = max(1, quantum)
     }
@@ -59,9 +64,10 @@ public struct Batch<Item: SchedulerItem>: Sendable {
 ///   until it holds `maxTexts` texts or the next text would exceed the batch's token budget (the
 ///   first text is always taken). A turn cut short by a full batch continues in the next batch
 ///   without a new credit.
-/// - **Bounded batch duration:** the budget is `maxTokens` while one client is active; while
-///   two or more are, it shrinks to what runs in about `targetNanos` at the measured cost per
-///   token (`finished(tokens:nanos:)`), never below `minTokens`.
+/// - **Bounded batch duration:** the budget is what runs in about `soloTargetNanos` at the
+///   measured cost per token (`finished(tokens:nanos:)`) while one client is active, and shrinks
+///   to about `targetNanos` while two or more are; never above `maxTokens`, never below
+///   `minTokens`.
 /// - **Deadlines:** a text whose deadline passed before it was taken is removed and returned in
 ///   `Batch.expired`.
 /// - **Capacity:** at most `capacity` texts and `capacityBytes` bytes wait in all; a request
@@ -218,8 +224,8 @@ public final class Scheduler<Item: SchedulerItem>: @unchecked Sendable {
     // MARK: under the lock
 
     private func budget() -> Int {
-        guard ring.count >= 2, let npt = nanosPerToken, npt > 0 else { return policy.maxTokens }
-        let fit = Double(policy.targetNanos) / npt
+        guard let npt = nanosPerToken, npt > 0 else { return policy.maxTokens }
+        let fit = Double(ring.count >= 2 ? policy.targetNanos : policy.soloTargetNanos) / npt
         let b = fit >= Double(policy.maxTokens) ? policy.maxTokens : Int(fit)
         return max(policy.minTokens, b)
     }

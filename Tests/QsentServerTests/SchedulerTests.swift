@@ -22,11 +22,11 @@ final class SchedulerTests: XCTestCase {
     private let clock = ManualClock()
 
     private func scheduler(capacity: Int = 10_000, bytes: Int = 1 << 30, maxTexts: Int = 100, maxTokens: Int = 1000,
-                           minTokens: Int = 1, quantum: Int = 1000, targetMs: UInt64 = 100) -> Scheduler<Item> {
+                           minTokens: Int = 1, quantum: Int = 1000, targetMs: UInt64 = 100, soloMs: UInt64 = 300) -> Scheduler<Item> {
         let c = clock
         return Scheduler(capacity: capacity, capacityBytes: bytes,
                          policy: BatchPolicy(maxTexts: maxTexts, maxTokens: maxTokens, targetNanos: targetMs * 1_000_000,
-                                             minTokens: minTokens, quantum: quantum),
+                                             soloTargetNanos: soloMs * 1_000_000, minTokens: minTokens, quantum: quantum),
                          now: { c.now })
     }
 
@@ -158,13 +158,13 @@ final class SchedulerTests: XCTestCase {
         XCTAssertLessThanOrEqual(left.max()! - left.min()!, 2, "\(left)")
     }
 
-    func testBudgetShrinksWhileOthersWaitAndNotForOneClient() {
-        let s = scheduler(maxTexts: 1000, maxTokens: 4000, minTokens: 300, quantum: 100, targetMs: 50)
+    func testBudgetShrinksWhileOthersWait() {
+        let s = scheduler(maxTexts: 1000, maxTokens: 4000, minTokens: 300, quantum: 100, targetMs: 50, soloMs: 250)
         XCTAssertEqual(s.currentBudget, 4000)  // nothing measured yet
-        s.finished(tokens: 1000, nanos: 100_000_000)  // 100 µs per token: 50 ms = 500 tokens
+        s.finished(tokens: 1000, nanos: 100_000_000)  // 100 µs per token: 50 ms = 500 tokens, 250 ms = 2500
         XCTAssertTrue(s.tryPush((0..<100).map { Item(id: $0, client: 1, tokens: 100) }))
-        XCTAssertEqual(s.currentBudget, 4000, "one client: no one else waits")
-        XCTAssertEqual(s.popBatch()!.tokens, 4000)
+        XCTAssertEqual(s.currentBudget, 2500, "one client: bounded by the solo target only")
+        XCTAssertEqual(s.popBatch()!.tokens, 2500)
         XCTAssertTrue(s.tryPush((0..<100).map { Item(id: 1000 + $0, client: 2, tokens: 100) }))
         XCTAssertEqual(s.currentBudget, 500)
         let b = s.popBatch()!
@@ -174,6 +174,13 @@ final class SchedulerTests: XCTestCase {
         // Slower batches shrink it to the floor, never below.
         s.finished(tokens: 100, nanos: 1_000_000_000)
         XCTAssertEqual(s.currentBudget, 300)
+        // Fast batches: never above --max-batch-tokens, with one client or several.
+        let fast = scheduler(maxTexts: 1000, maxTokens: 4000, minTokens: 300, quantum: 100, targetMs: 50, soloMs: 250)
+        fast.finished(tokens: 1000, nanos: 1_000_000)  // 1 µs per token
+        XCTAssertTrue(fast.tryPush([Item(id: 1, client: 1, tokens: 100)]))
+        XCTAssertEqual(fast.currentBudget, 4000)
+        XCTAssertTrue(fast.tryPush([Item(id: 2, client: 2, tokens: 100)]))
+        XCTAssertEqual(fast.currentBudget, 4000)
     }
 
     func testDeadlinePassedBeforeStartCostsNoCompute() {

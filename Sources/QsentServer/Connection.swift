@@ -121,9 +121,12 @@ final class Connection: @unchecked Sendable {
         }
         cond.unlock()
         if done {
-            if slot.failure != nil { server.stats.error() }
-            let ms = Double(Clock.monotonicNanos() - slot.start) / 1e6
-            server.stats.classified(texts: slot.results.count, latencyMs: ms)
+            if slot.failure != nil {
+                server.stats.error()
+            } else {
+                let ms = Double(Clock.monotonicNanos() - slot.start) / 1e6
+                server.stats.classified(texts: slot.results.count, latencyMs: ms)
+            }
         }
     }
 

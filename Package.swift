@@ -44,10 +44,14 @@ let package = Package(
         ),
         // C shim of the I/O layer: peer credentials (struct ucred / SO_PEERCRED).
         .target(name: "CQsentIO"),
-        // Sockets, descriptors, poll, clocks, line framing, on swift-system; the one IOError.
+        // Sockets, descriptors, poll, clocks, line framing, signals, sd-daemon (libsystemd, Linux
+        // only), on swift-system; the one IOError.
         .target(
             name: "QsentIO",
-            dependencies: ["CQsentIO", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: [
+                "CQsentIO", .target(name: "CSystemd", condition: .when(platforms: [.linux])),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Wire protocol: JSON lines, every request and answer type. Needs nothing of the engine.
@@ -58,7 +62,7 @@ let package = Package(
         .target(
             name: "QsentServer",
             dependencies: [
-                "QsentCore", "QsentIO", "QsentProtocol", "CSystemd",
+                "QsentCore", "QsentIO", "QsentProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
@@ -114,9 +118,6 @@ let package = Package(
                 "QsentProtocol", "QsentIO", "QsentClient", "QsentServer", "QsentCore",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            // Hostile/: the issue-8 reproductions, written against the pre-QsentIO harness;
-            // excluded until they are ported to QsentIO (they do not compile as they are).
-            exclude: ["Hostile"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(name: "QsentIOTests", dependencies: ["QsentIO"], swiftSettings: [.swiftLanguageMode(.v6)]),

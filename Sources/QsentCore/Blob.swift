@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials  // JSONDecoder for the meta section
 import QsentTokenizer
 
 // The .qsent blob: see docs/FORMAT.md for the byte-level description. This file is the one
@@ -251,9 +251,10 @@ extension BlobWriter {
 
 // MARK: - Reader
 
-/// A mapped, verified `.qsent` blob. Opening checks the header, the section table, every
-/// section's bounds, alignment, type and shape, and every section's checksum; weights are then
-/// used in place from the read-only mapping (nothing is copied).
+/// A verified `.qsent` blob. Opening reads the whole file into private read-only memory
+/// (`MappedFile`), then checks the header, the section table, every section's bounds,
+/// alignment, type and shape, and every section's checksum; weights are then used in place from
+/// that memory (nothing more is copied), which later changes to the file cannot reach.
 public final class Blob: Sendable {
     /// One verified entry of the section table.
     public struct Section: Sendable {

@@ -35,6 +35,8 @@ public final class Server: @unchecked Sendable {
     var heartbeat = Clock.monotonicNanos()
 
     let reloadLock = NSLock()
+    /// What the model file looked like when last read, and its problem if any (ModelWatch.swift).
+    let modelWatch = ModelWatch()
     var signalSources: [DispatchSourceSignal] = []
     let signalQueue = DispatchQueue(label: "qsentd.signals")
     let workerDone = DispatchSemaphore(value: 0)
@@ -92,7 +94,7 @@ public final class Server: @unchecked Sendable {
         SystemdDaemon.notify("STATUS=loading model \(config.model)")
         logger.info("loading model", metadata: ["path": "\(config.model)", "threads": "\(config.threads)"])
         do {
-            let e = try Server.loadEngine(config: config, logger: logger)
+            let e = try loadWatchedEngine()
             stateLock.lock(); engine = e; stateLock.unlock()
         } catch {
             logger.critical("cannot load model: \(error)")
@@ -102,6 +104,7 @@ public final class Server: @unchecked Sendable {
         }
         startWorker()
         startWatchdog()
+        startModelWatch()
 
         let info = currentEngine.info
         SystemdDaemon.notify("READY=1\nSTATUS=serving \(info.name) (\(info.precision), \(info.isa)) on \(listener.describe)")
@@ -149,7 +152,9 @@ public final class Server: @unchecked Sendable {
     // MARK: info / stats
 
     func infoLine(idJSON: String?) -> String {
-        InfoAnswer(currentEngine.info, config: config).line(idJSON: idJSON)
+        var answer = InfoAnswer(currentEngine.info, config: config)
+        answer.modelProblem = modelWatch.problem
+        return answer.line(idJSON: idJSON)
     }
 
     func statsLine(idJSON: String?) -> String {

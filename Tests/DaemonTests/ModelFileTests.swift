@@ -204,7 +204,9 @@ final class ModelFileTests: XCTestCase {
             if before == after {
                 let want = after == new.info.checksum ? newAnswers : oldAnswers
                 XCTAssertTrue(after == new.info.checksum || after == old.info.checksum, "info shows checksum \(after) of neither model")
-                XCTAssertTrue(same(answers, want), "answers are not those of the model info names (\(after)): \(answers)")
+                guard same(answers, want) else {
+                    return XCTFail("answers are not those of the model info names (\(after)): \(answers)")
+                }
             }
             switched = after == new.info.checksum
             if !switched { usleep(200_000) }
@@ -240,7 +242,7 @@ final class ModelFileTests: XCTestCase {
         while Date() < until {
             let answers = try classifyAll(c)
             assertAlive(d, "with a half-written model file")
-            XCTAssertTrue(same(answers, oldAnswers), "an answer did not come from the complete old model: \(answers)")
+            guard same(answers, oldAnswers) else { return XCTFail("an answer did not come from the complete old model: \(answers)") }
             usleep(200_000)
         }
         XCTAssertTrue(try eventually(Self.settle) { try info(c).modelProblem != nil }, "info never reported the half-written file:\n\(d.log)")

@@ -1,4 +1,4 @@
-import QsentIO
+internal import QsentIO  // internal: see MappedFile.swift
 import QsentTokenizer
 
 /// A loaded model: tokenizer + weights + forward pass. Reentrant: `classify` may be called
@@ -113,7 +113,7 @@ public final class Engine: Sendable {
             return try Files.status(path).kind == .directory
         } catch {
             if error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory { throw EngineError.notFound(path) }
-            throw EngineError.unreadable(path, error)
+            throw EngineError.unreadable(path, "\(error)")
         }
     }
 
@@ -137,7 +137,7 @@ public final class Engine: Sendable {
 
 public enum EngineError: Error, CustomStringConvertible {
     case notFound(String)
-    case unreadable(String, IOError)
+    case unreadable(String, String)
     case vocabularyMismatch(path: String, tokenizer: Int, model: Int)
     case badMaxTokens(Int, limit: Int)
 

@@ -113,6 +113,7 @@ public final class FileImage: @unchecked Sendable {
         case map(path: String, errno: Errno)
         case read(path: String, errno: Errno)
         case changedWhileReading(path: String, problem: String)
+        case tooLarge(path: String, size: Int, memory: Int)
 
         public var description: String {
             switch self {
@@ -122,14 +123,17 @@ public final class FileImage: @unchecked Sendable {
                 return "\(p) is \(kind), not a regular file; pass a .qsent blob or a Hugging Face model folder"
             case .map(let p, let e): return "cannot allocate memory for \(p): \(e) — is there enough memory?"
             case .read(let p, let e): return "cannot read \(p): \(e)"
+            case .tooLarge(let p, let size, let memory):
+                return "\(p) is \(size) bytes, more than this machine's \(memory) bytes of memory; is it really the model?"
             case .changedWhileReading(let p, let what):
                 return "\(p) changed while it was being read (\(what)); it is being written: replace it by rename (write a temporary file, then mv)"
             }
         }
     }
 
-    public init(path: String) throws(Failure) {
-        self.path = path
+    /// Opens `path` for reading if it is a regular file, without ever blocking: stat, open
+    /// with O_NONBLOCK, fstat. The caller closes the descriptor.
+    private static func openRegular(_ path: String) throws(Failure) -> (FileDescriptor, FileStatus) {
         var st = stat()
         guard stat(path, &st) == 0 else {
             let e = Errno(rawValue: currentErrno())
@@ -145,11 +149,46 @@ public final class FileImage: @unchecked Sendable {
         } catch {
             throw Failure.open(path: path, errno: .ioError)
         }
+        guard fstat(fd.rawValue, &st) == 0 else {
+            let e = Errno(rawValue: currentErrno())
+            try? fd.close()
+            throw Failure.stat(path: path, errno: e)
+        }
+        let opened = FileStatus(st)
+        guard opened.kind == .regular else {
+            try? fd.close()
+            throw Failure.notRegularFile(path: path, kind: opened.kind.description)
+        }
+        return (fd, opened)
+    }
+
+    /// The first `count` bytes of a regular file (fewer if it is shorter) and its status, read
+    /// with the same care as `init`: lets a loader refuse a file by its header before reading
+    /// all of it.
+    public static func head(path: String, count: Int) throws(Failure) -> (bytes: [UInt8], status: FileStatus) {
+        let (fd, st) = try openRegular(path)
         defer { try? fd.close() }
-        guard fstat(fd.rawValue, &st) == 0 else { throw Failure.stat(path: path, errno: Errno(rawValue: currentErrno())) }
-        let before = FileStatus(st)
-        guard before.kind == .regular else { throw Failure.notRegularFile(path: path, kind: before.kind.description) }
+        var out = [UInt8](repeating: 0, count: max(0, min(count, Int(st.size))))
+        var done = 0
+        while done < out.count {
+            let r = out.withUnsafeMutableBytes { pread(fd.rawValue, $0.baseAddress! + done, $0.count - done, off_t(done)) }
+            if r > 0 { done += r; continue }
+            if r < 0 && currentErrno() == EINTR { continue }
+            if r == 0 { break }
+            throw Failure.read(path: path, errno: Errno(rawValue: currentErrno()))
+        }
+        return (Array(out[0..<done]), st)
+    }
+
+    public init(path: String) throws(Failure) {
+        self.path = path
+        let (fd, before) = try Self.openRegular(path)
+        defer { try? fd.close() }
+        var st = stat()
         let n = Int(before.size)
+        // A file larger than the machine's memory cannot be held; refuse it before allocating.
+        let memory = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
+        if memory > 0 && n > memory { throw Failure.tooLarge(path: path, size: n, memory: memory) }
         count = n
         if n == 0 {
             base = nil

@@ -22,10 +22,11 @@ extension Server {
         let previous = currentEngine.info.checksum
         do {
             let fresh = try Server.loadEngine(config: config, logger: logger)
+            // Both under stateLock, so `info` never pairs the new checksum with the old problem.
             stateLock.lock()
             engine = fresh
-            stateLock.unlock()
             modelWatch.record(observed, problem: nil)
+            stateLock.unlock()
             stats.reload(ok: true)
             logger.notice("reload done", metadata: ["checksum": "\(fresh.info.checksum)", "previous_checksum": "\(previous)"])
             return .success(fresh.info)

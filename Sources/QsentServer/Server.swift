@@ -152,8 +152,11 @@ public final class Server: @unchecked Sendable {
     // MARK: info / stats
 
     func infoLine(idJSON: String?) -> String {
-        var answer = InfoAnswer(currentEngine.info, config: config)
-        answer.modelProblem = modelWatch.problem
+        stateLock.lock()
+        let (info, problem) = (engine.info, modelWatch.problem)  // one state: see Reload.swift
+        stateLock.unlock()
+        var answer = InfoAnswer(info, config: config)
+        answer.modelProblem = problem
         return answer.line(idJSON: idJSON)
     }
 

@@ -243,6 +243,34 @@ final class BlobTests: XCTestCase {
         }
     }
 
+    /// A huge file (1 TiB, sparse) at the model path is refused by its header, without being
+    /// read, and the reader refuses to hold a file larger than the machine's memory.
+    func testHugeFileIsRefusedWithoutBeingRead() throws {
+        let url = dir.appendingPathComponent("huge.qsent")
+        XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: nil))
+        guard truncate(url.path, 1 << 40) == 0 else { throw XCTSkip("this file system has no 1 TiB sparse files") }
+        let t0 = Date()
+        XCTAssertThrowsError(try Engine(path: url.path)) { e in
+            guard case BlobError.notABlob(let p)? = e as? BlobError else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, url.path)
+        }
+        // The header of the real blob with a 1 TiB file behind it: refused by the size check.
+        let h = try FileHandle(forWritingTo: url)
+        try h.write(contentsOf: try committedBytes().prefix(BlobFormat.headerSize))
+        try h.close()
+        XCTAssertThrowsError(try Engine(path: url.path)) { e in
+            guard case BlobError.corruptHeader(let p, let problem)? = e as? BlobError else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, url.path)
+            XCTAssertTrue(problem.contains("file is \(1 << 40) bytes"), problem)
+        }
+        XCTAssertThrowsError(try MappedFile(path: url.path)) { e in
+            guard case MappedFile.Failure.tooLarge(let p, let size, _)? = e as? MappedFile.Failure else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, url.path)
+            XCTAssertEqual(size, 1 << 40)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "the huge file was read")
+    }
+
     /// Issue 8 item 3 (reload never blocks on a non-regular file): a FIFO at the model path,
     /// or in place of an HF folder's config.json, is refused at once, never opened blocking.
     func testFIFOAtModelPathIsRefusedWithoutBlocking() throws {

@@ -135,7 +135,9 @@ public enum AtomicFile {
             let fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
                                              permissions: [.ownerReadWrite, .groupRead, .otherRead])
             try fd.closeAfter {
-                _ = try fd.writeAll(bytes)
+                // A slice: swift-system's write(2) loop, not QsentIO's socket send() overload for
+                // [UInt8] (visible here because QsentCore now loads QsentIO).
+                _ = try fd.writeAll(bytes[...])
                 guard fsync(fd.rawValue) == 0 else { throw Errno(rawValue: errno) }
             }
         } catch {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials  // JSONDecoder for the meta section
 import QsentTokenizer
 
 // The .qsent blob: see docs/FORMAT.md for the byte-level description. This file is the one
@@ -251,9 +251,10 @@ extension BlobWriter {
 
 // MARK: - Reader
 
-/// A mapped, verified `.qsent` blob. Opening checks the header, the section table, every
-/// section's bounds, alignment, type and shape, and every section's checksum; weights are then
-/// used in place from the read-only mapping (nothing is copied).
+/// A verified `.qsent` blob. Opening reads the whole file into private read-only memory
+/// (`MappedFile`), then checks the header, the section table, every section's bounds,
+/// alignment, type and shape, and every section's checksum; weights are then used in place from
+/// that memory (nothing more is copied), which later changes to the file cannot reach.
 public final class Blob: Sendable {
     /// One verified entry of the section table.
     public struct Section: Sendable {
@@ -287,6 +288,22 @@ public final class Blob: Sendable {
         typealias H = BlobFormat.Header
         typealias E = BlobFormat.Entry
         self.path = path
+        // The header first: a file that is not a blob, or not the size its header says, is
+        // refused without reading (and holding) all of it.
+        let (head, size) = try MappedFile.head(path: path, count: BlobFormat.headerSize)
+        guard head.count == BlobFormat.headerSize, Array(head[H.magic]) == BlobFormat.magic else {
+            throw BlobError.notABlob(path: path)
+        }
+        func headerField<T: FixedWidthInteger>(_ field: BlobFormat.Field<T>) -> T {
+            head[field.range].reversed().reduce(T.zero) { ($0 << 8) | T($1) }
+        }
+        if XXH64.hash(Array(head[H.checksummed])) == headerField(H.headerChecksum) {
+            let declared = headerField(H.fileSize)
+            if declared > UInt64(size) { throw BlobError.truncated(path: path, expected: declared, actual: size) }
+            if declared < UInt64(size) {
+                throw BlobError.corruptHeader(path: path, problem: "file is \(size) bytes, header says \(declared)")
+            }
+        }
         let f = try MappedFile(path: path)
         file = f
         guard f.count >= BlobFormat.headerSize, Array(f.slice(H.magic)) == BlobFormat.magic else {

@@ -1,4 +1,4 @@
-import Foundation
+internal import QsentIO  // internal: see MappedFile.swift
 import QsentTokenizer
 
 /// A loaded model: tokenizer + weights + forward pass. Reentrant: `classify` may be called
@@ -14,17 +14,13 @@ public final class Engine: Sendable {
     /// Loads an HF model folder (FP32 reference path) or a `.qsent` blob (int8 path).
     public init(path: String, options: EngineOptions = EngineOptions()) throws {
         let kernels = try Kernels(isaName: options.isa, threads: options.threads)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw EngineError.notFound(path)
-        }
         let weights: ModelWeights
         let name: String, checksum: String, precision: String, defaultMax: Int
-        if isDir.boolValue {
+        if try Self.isFolder(path) {
             let hf = try HFModel(directory: path)
             tokenizer = try WordPieceTokenizer.load(directory: path)
             weights = hf.weights()
-            name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
+            name = Self.lastComponent(path)
             checksum = try Self.folderChecksum(path)
             precision = "fp32"
             defaultMax = Self.defaultMaxTokens
@@ -56,11 +52,7 @@ public final class Engine: Sendable {
     /// The tokenizer of an HF folder or a .qsent blob, with the token limit the model defaults
     /// to, without loading any weights (`qsent tokenize`).
     public static func tokenizer(path: String) throws -> (WordPieceTokenizer, defaultMaxTokens: Int) {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw EngineError.notFound(path)
-        }
-        if isDir.boolValue { return (try WordPieceTokenizer.load(directory: path), defaultMaxTokens) }
+        if try isFolder(path) { return (try WordPieceTokenizer.load(directory: path), defaultMaxTokens) }
         let blob = try Blob(path: path)
         return (try blob.tokenizer(), blob.maxTokens)
     }
@@ -94,19 +86,50 @@ public final class Engine: Sendable {
         var best = 0
         for i in l.indices where l[i] > l[best] { best = i }
         var sum: Double = 0
-        for v in l { sum += exp(Double(v - l[best])) }
+        for v in l { sum += expNonPositive(Double(v - l[best])) }
         return (best, Float(1 / sum))
     }
 
-    /// A cheap identity for an HF folder: FNV-1a over the names, sizes and mtimes of its files.
+    /// e^x for x <= 0 (softmax after max subtraction), to about 1 ulp of Double: x = k·ln 2 + r
+    /// with |r| <= ln 2 / 2, e^r by its Taylor series to r^14/14! (< 1e-17 relative), times 2^k.
+    /// Here because the stdlib has no exp and QsentCore imports neither Foundation nor Glibc.
+    static func expNonPositive(_ x: Double) -> Double {
+        guard x > -745 else { return 0 }  // below the smallest subnormal
+        if x == 0 { return 1 }
+        let ln2Hi = 6.931_471_803_691_238_164_90e-01, ln2Lo = 1.908_214_929_270_587_700_02e-10
+        let k = (x / (ln2Hi + ln2Lo)).rounded()
+        let r = (x - k * ln2Hi) - k * ln2Lo
+        var term = 1.0, sum = 1.0
+        for n in 1...14 {
+            term *= r / Double(n)
+            sum += term
+        }
+        return Double(sign: .plus, exponent: Int(k), significand: 1) * sum
+    }
+
+    /// Whether `path` is an HF folder (a directory) rather than a blob; refuses a missing path.
+    static func isFolder(_ path: String) throws -> Bool {
+        do {
+            return try Files.status(path).kind == .directory
+        } catch {
+            if error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory { throw EngineError.notFound(path) }
+            throw EngineError.unreadable(path, "\(error)")
+        }
+    }
+
+    /// The last path component, ignoring trailing slashes ("models/imdb/" -> "imdb").
+    static func lastComponent(_ path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        return String(p.split(separator: "/").last ?? p)
+    }
+
+    /// A cheap identity for an HF folder: FNV-1a over the names, sizes and mtimes (ns) of its files.
     static func folderChecksum(_ dir: String) throws -> String {
-        let fm = FileManager.default
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for f in try fm.contentsOfDirectory(atPath: dir).sorted() {
-            let attrs = try fm.attributesOfItem(atPath: (dir as NSString).appendingPathComponent(f))
-            let size = (attrs[.size] as? NSNumber)?.int64Value ?? 0
-            let mtime = (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            for b in "\(f):\(size):\(mtime);".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        for f in try Files.list(directory: dir) {
+            let st = try Files.status(dir + "/" + f)
+            for b in "\(f):\(st.size):\(st.modifiedNanos);".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         }
         return String(h, radix: 16)
     }
@@ -114,6 +137,7 @@ public final class Engine: Sendable {
 
 public enum EngineError: Error, CustomStringConvertible {
     case notFound(String)
+    case unreadable(String, String)
     case vocabularyMismatch(path: String, tokenizer: Int, model: Int)
     case badMaxTokens(Int, limit: Int)
 
@@ -121,6 +145,8 @@ public enum EngineError: Error, CustomStringConvertible {
         switch self {
         case .notFound(let p):
             return "\(p): no such model; pass an HF model folder or a .qsent blob"
+        case .unreadable(let p, let e):
+            return "\(p): cannot examine the model path (\(e)); check its permissions"
         case .vocabularyMismatch(let p, let t, let m):
             return "\(p): the tokenizer has \(t) tokens but the model's vocab_size is \(m); tokenizer and weights do not belong together"
         case .badMaxTokens(let n, let limit):

@@ -1,5 +1,3 @@
-import Foundation
-
 /// How to run a model.
 public struct EngineOptions: Sendable, Equatable {
     /// Worker threads for one inference (GEMMs are split across them).

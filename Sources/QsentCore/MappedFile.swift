@@ -1,27 +1,44 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import Foundation
+import FoundationEssentials  // Data, for the JSON sections the loaders decode
+internal import QsentIO  // internal: QsentIO's socket `writeAll` must not leak onto FileDescriptor in QsentCore's clients
 import SystemPackage
 
-/// A read-only memory mapping of a whole file: the mmap layer. It owns the mapping's raw
-/// pointer; `ConstBuffer` (Buffers.swift) hands typed views of it to the kernel wrappers, and
-/// the blob and safetensors readers and XXH64 read bounds-checked `slice`s of it
-/// (`UnsafeRawBufferPointer`, never outliving the `MappedFile`).
-/// @unchecked Sendable without a lock: nothing in it changes after init (the mapping is
-/// PROT_READ, MAP_PRIVATE, unmapped only in deinit), so there is no state to guard.
+/// A model file held in memory: the mmap layer. It reads the whole file once into private,
+/// read-only anonymous memory (`FileImage`, QsentIO) instead of mapping the file, so a file
+/// truncated or rewritten in place later can neither raise SIGBUS nor change the weights under
+/// a running engine (docs/DAEMON.md, "Replacing the model"). `ConstBuffer` (Buffers.swift) hands
+/// typed views of it to the kernel wrappers, and the blob and safetensors readers and XXH64 read
+/// bounds-checked `slice`s of it (`UnsafeRawBufferPointer`, never outliving the `MappedFile`).
+///
+/// @unchecked Sendable without a lock: nothing in it changes after init (the memory is
+/// PROT_READ, unmapped only when the `FileImage` goes), so there is no state to guard.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let count: Int
-    private let base: UnsafeRawPointer?
+    private let image: FileImage
 
-    public enum Failure: Error, CustomStringConvertible {
+    /// Why a file could not be read. Anything but a regular file is refused without blocking.
+    public enum Failure: Error, CustomStringConvertible, Equatable {
         case open(path: String, errno: Errno)
         case stat(path: String, errno: Errno)
         case notRegularFile(path: String, kind: String)
         case map(path: String, errno: Errno)
+        case read(path: String, errno: Errno)
+        /// Size, mtime or ctime moved during the read, or the file ended early.
+        case changedWhileReading(path: String, problem: String)
+        /// Larger than the machine's memory.
+        case tooLarge(path: String, size: Int, memory: Int)
+
+        init(_ f: FileImage.Failure) {
+            switch f {
+            case .open(let p, let e): self = .open(path: p, errno: e)
+            case .stat(let p, let e): self = .stat(path: p, errno: e)
+            case .notRegularFile(let p, let k): self = .notRegularFile(path: p, kind: k)
+            case .map(let p, let e): self = .map(path: p, errno: e)
+            case .read(let p, let e): self = .read(path: p, errno: e)
+            case .changedWhileReading(let p, let w): self = .changedWhileReading(path: p, problem: w)
+            case .tooLarge(let p, let s, let m): self = .tooLarge(path: p, size: s, memory: m)
+            }
+        }
 
         public var description: String {
             switch self {
@@ -29,59 +46,35 @@ public final class MappedFile: @unchecked Sendable {
             case .stat(let p, let e): return "cannot stat \(p): \(e)"
             case .notRegularFile(let p, let kind):
                 return "\(p) is \(kind), not a regular file; pass a .qsent blob or a Hugging Face model folder"
-            case .map(let p, let e): return "cannot mmap \(p): \(e) — is there enough address space?"
+            case .map(let p, let e): return "cannot allocate memory for \(p): \(e) — is there enough memory?"
+            case .read(let p, let e): return "cannot read \(p): \(e)"
+            case .changedWhileReading(let p, let what):
+                return "\(p) changed while it was being read (\(what)); it is being written: replace it by rename (write a temporary file, then mv)"
+            case .tooLarge(let p, let size, let memory):
+                return "\(p) is \(size) bytes, more than this machine's \(memory) bytes of memory; is it really the model?"
             }
         }
     }
 
-    /// Maps `path` read-only. Anything but a regular file (a FIFO, a device, a socket, a
-    /// directory) is refused without blocking: the path is checked with stat first, opened
-    /// with O_NONBLOCK (so a FIFO swapped in meanwhile cannot block the open), and checked
-    /// again with fstat on the descriptor that is mapped.
-    public init(path: String) throws {
+    public init(path: String) throws(Failure) {
         self.path = path
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            let e = Errno(rawValue: errno)
-            throw e == .noSuchFileOrDirectory ? Failure.open(path: path, errno: e) : Failure.stat(path: path, errno: e)
-        }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw Failure.notRegularFile(path: path, kind: Self.kind(st.st_mode)) }
-        let fd: FileDescriptor
+        do { image = try FileImage(path: path) } catch { throw Failure(error) }
+        count = image.count
+    }
+
+    /// The first `count` bytes of the file (fewer if it is shorter) and its size, without
+    /// reading the rest: for refusing a file by its header.
+    public static func head(path: String, count: Int) throws(Failure) -> (bytes: [UInt8], size: Int) {
         do {
-            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec, .nonBlocking])
-        } catch let e as Errno {
-            throw Failure.open(path: path, errno: e)
-        }
-        defer { try? fd.close() }
-        guard fstat(fd.rawValue, &st) == 0 else { throw Failure.stat(path: path, errno: Errno(rawValue: errno)) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw Failure.notRegularFile(path: path, kind: Self.kind(st.st_mode)) }
-        count = Int(st.st_size)
-        if count == 0 {
-            base = nil
-            return
-        }
-        let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd.rawValue, 0)
-        guard let p, p != MAP_FAILED else { throw Failure.map(path: path, errno: Errno(rawValue: errno)) }
-        base = UnsafeRawPointer(p)
-    }
-
-    static func kind(_ mode: mode_t) -> String {
-        switch mode & S_IFMT {
-        case S_IFDIR: return "a directory"
-        case S_IFIFO: return "a FIFO"
-        case S_IFCHR: return "a character device"
-        case S_IFBLK: return "a block device"
-        case S_IFSOCK: return "a socket"
-        default: return "of an unknown file type"
+            let (bytes, status) = try FileImage.head(path: path, count: count)
+            return (bytes, Int(status.size))
+        } catch {
+            throw Failure(error)
         }
     }
 
-    deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
-    }
-
-    /// The whole mapping.
-    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+    /// The whole file.
+    public var bytes: UnsafeRawBufferPointer { image.bytes }
 
     /// A bounds-checked sub-range; callers validate ranges before asking.
     public func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer {

@@ -180,9 +180,14 @@ public struct InfoAnswer: Equatable, Sendable {
     public var version: String
     public var maxBatch: Int
     public var maxLineBytes: Int
+    /// Set while the file at `path` is not the model being served (changed on disk and not
+    /// loadable: half-written, truncated, invalid, missing): what is wrong with it. `checksum`
+    /// and the rest still describe the model answering. Absent from the line when nil.
+    public var modelProblem: String?
 
     public init(model: String, architecture: String, labels: [String], maxTokens: Int, isa: String, precision: String,
-                checksum: String, path: String, version: String, maxBatch: Int, maxLineBytes: Int) {
+                checksum: String, path: String, version: String, maxBatch: Int, maxLineBytes: Int,
+                modelProblem: String? = nil) {
         self.model = model
         self.architecture = architecture
         self.labels = labels
@@ -194,12 +199,13 @@ public struct InfoAnswer: Equatable, Sendable {
         self.version = version
         self.maxBatch = maxBatch
         self.maxLineBytes = maxLineBytes
+        self.modelProblem = modelProblem
     }
 
     enum Key {
         static let model = "model", architecture = "architecture", labels = "labels", maxTokens = "max_tokens"
         static let isa = "isa", precision = "precision", checksum = "checksum", path = "path", version = "version"
-        static let maxBatch = "max_batch", maxLineBytes = "max_line_bytes"
+        static let maxBatch = "max_batch", maxLineBytes = "max_line_bytes", modelProblem = "model_problem"
     }
 
     public func line(idJSON: String?) -> String {
@@ -215,6 +221,7 @@ public struct InfoAnswer: Equatable, Sendable {
             w.key(Key.version); w.string(version)
             w.key(Key.maxBatch); w.number(maxBatch)
             w.key(Key.maxLineBytes); w.number(maxLineBytes)
+            if let modelProblem { w.key(Key.modelProblem); w.string(modelProblem) }
         }
     }
 
@@ -222,7 +229,8 @@ public struct InfoAnswer: Equatable, Sendable {
         self.init(model: try v.string(Key.model), architecture: try v.string(Key.architecture), labels: try v.strings(Key.labels),
                   maxTokens: try v.int(Key.maxTokens), isa: try v.string(Key.isa), precision: try v.string(Key.precision),
                   checksum: try v.string(Key.checksum), path: try v.string(Key.path), version: try v.string(Key.version),
-                  maxBatch: try v.int(Key.maxBatch), maxLineBytes: try v.int(Key.maxLineBytes))
+                  maxBatch: try v.int(Key.maxBatch), maxLineBytes: try v.int(Key.maxLineBytes),
+                  modelProblem: v[Key.modelProblem] == nil ? nil : try v.string(Key.modelProblem))
     }
 }
 

@@ -36,6 +36,8 @@ public final class Server: @unchecked Sendable {
     var heartbeat = Clock.monotonicNanos()
 
     let reloadLock = ConditionLock()
+    /// What the model file looked like when last read, and its problem if any (ModelWatch.swift).
+    let modelWatch = ModelWatch()
 
     public init(config: DaemonConfig, logger: Logger) throws {
         self.config = config
@@ -104,7 +106,7 @@ public final class Server: @unchecked Sendable {
         SystemdDaemon.notify("STATUS=loading model \(config.model)")
         logger.info("loading model", metadata: ["path": "\(config.model)", "threads": "\(config.threads)"])
         do {
-            let e = try Server.loadEngine(config: config, logger: logger)
+            let e = try loadWatchedEngine()
             stateLock.lock(); engine = e; stateLock.unlock()
         } catch {
             logger.critical("cannot load model: \(error)")
@@ -117,6 +119,7 @@ public final class Server: @unchecked Sendable {
         do {
             worker = try startWorker()
             try startWatchdog()
+            startModelWatch()
         } catch {
             logger.critical("cannot start threads: \(error)")
             listener.close(logger: logger)
@@ -188,7 +191,12 @@ public final class Server: @unchecked Sendable {
     // MARK: info / stats
 
     func infoLine(idJSON: String?) -> String {
-        InfoAnswer(currentEngine.info, config: config).line(idJSON: idJSON)
+        stateLock.lock()
+        let (info, problem) = (engine.info, modelWatch.problem)  // one state: see Reload.swift
+        stateLock.unlock()
+        var answer = InfoAnswer(info, config: config)
+        answer.modelProblem = problem
+        return answer.line(idJSON: idJSON)
     }
 
     func statsLine(idJSON: String?) -> String {

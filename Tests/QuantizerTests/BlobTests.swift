@@ -41,6 +41,98 @@ final class BlobTests: XCTestCase {
         XCTAssertEqual(engine.info.maxTokens, 384)
         let r = engine.classify(["A wonderful, moving film with superb acting.", "Dull, predictable and far too long."])
         XCTAssertEqual(r.map(\.label), ["POSITIVE", "NEGATIVE"])
+        // The score is the softmax of the logits (the engine's own exp, checked against libm's).
+        for c in r {
+            let top = c.logits.max()!
+            let p = 1 / c.logits.reduce(0.0) { $0 + exp(Double($1 - top)) }
+            XCTAssertEqual(Double(c.score), p, accuracy: 1e-7 * p)
+        }
+    }
+
+    /// Issue 8 finding 5: the engine runs on a private copy of the file, so truncating it or
+    /// rewriting it in place under a loaded engine changes nothing (with a file mapping the
+    /// truncation raised SIGBUS on the next inference, and a rewrite changed the answers).
+    func testLoadedEngineIsUnaffectedByTheFileChangingUnderIt() throws {
+        let url = dir.appendingPathComponent("served.qsent")
+        let good = try committedBytes()
+        try good.write(to: url)
+        let texts = ["A wonderful, moving film with superb acting.", "Dull, predictable and far too long."]
+        let engine = try Engine(path: url.path)
+        let before = engine.classify(texts)
+        XCTAssertEqual(truncate(url.path, 1 << 20), 0)
+        XCTAssertEqual(engine.classify(texts), before, "answers changed after the file was truncated")
+        // Rewritten in place (same inode), every byte past the first MiB changed.
+        let h = try FileHandle(forWritingTo: url)
+        try h.seek(toOffset: 0)
+        try h.write(contentsOf: good.prefix(1 << 20) + Data((0..<(good.count - (1 << 20))).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }))
+        try h.close()
+        XCTAssertEqual(engine.classify(texts), before, "answers changed after the file was rewritten in place")
+        XCTAssertThrowsError(try Engine(path: url.path), "the rewritten file must not load")
+    }
+
+    /// Rewrites `old` with `new` (padded with spaces to the same length) in the committed blob's
+    /// meta section and recomputes the section, table and header checksums: a blob whose
+    /// checksums are all valid but whose config says `new`.
+    func resealedWithMeta(replacing old: String, with new: String) throws -> Data {
+        typealias H = BlobFormat.Header
+        typealias E = BlobFormat.Entry
+        var d = try committedBytes()
+        let table = try Blob(path: Self.committedBlob.path).sectionTable
+        let i = try XCTUnwrap(table.firstIndex { $0.name == "meta" })
+        let s = table[i]
+        let meta = String(decoding: d[s.offset..<(s.offset + s.size)], as: UTF8.self)
+        XCTAssertTrue(meta.contains(old), "meta lacks \(old)")
+        guard new.utf8.count <= old.utf8.count else {
+            XCTFail("\(new) is longer than \(old)")
+            throw BlobError.badMeta(path: "test", problem: "replacement longer than the original")
+        }
+        let edited = Array(meta.replacingOccurrences(of: old, with: new + String(repeating: " ", count: old.utf8.count - new.utf8.count)).utf8)
+        d.replaceSubrange(s.offset..<(s.offset + s.size), with: edited)
+        func put(_ v: UInt64, at offset: Int) {
+            for k in 0..<8 { d[offset + k] = UInt8((v >> (8 * UInt64(k))) & 0xFF) }
+        }
+        put(XXH64.hash(edited), at: BlobFormat.entryOffset(i) + E.checksum.offset)
+        put(XXH64.hash(Array(d[BlobFormat.headerSize..<BlobFormat.entryOffset(table.count)])), at: H.tableChecksum.offset)
+        put(XXH64.hash(Array(d[H.checksummed])), at: H.headerChecksum.offset)
+        return d
+    }
+
+    /// Issue 8 finding 6 on the real blob: checksums valid, config nonsense. Each is refused as
+    /// `BlobError.badMeta` naming the file and the field, by the engine and by `qsent tokenize`'s
+    /// loader, before any weight is read (on main before the check: heads 0 trapped with a
+    /// division by zero, heads -12 / layers -1 crashed, heads 7 loaded and answered).
+    func testValidChecksumsWithNonsenseConfigAreRefused() throws {
+        let cases: [(String, String, String)] = [
+            (#""heads":12"#, #""heads":0"#, "heads is 0"),
+            // (1e-12 -> 1e-9 only makes room for the minus sign.)
+            (#""heads":12,"hidden":1536,"labels":["NEGATIVE","POSITIVE"],"layerNormEps":1e-12"#,
+             #""heads":-12,"hidden":1536,"labels":["NEGATIVE","POSITIVE"],"layerNormEps":1e-9"#, "heads is -12"),
+            (#""heads":12"#, #""heads":7"#, "dim 384 is not divisible by 7 heads"),
+            (#""layers":6"#, #""layers":0"#, "layers is 0"),
+            (#""layerNormEps":1e-12,"layers":6"#, #""layerNormEps":1e-9,"layers":-1"#, "layers is -1"),
+            (#""dim":384"#, #""dim":0"#, "dim is 0"),
+            (#""dim":384"#, #""dim":-38"#, "dim is -38"),
+            (#""hidden":1536"#, #""hidden":0"#, "hidden (FFN size) is 0"),
+            (#""vocabSize":30522"#, #""vocabSize":0"#, "vocab size is 0"),
+            (#""maxPositions":512"#, #""maxPositions":1"#, "max positions is 1"),
+            (#""labels":["NEGATIVE","POSITIVE"]"#, #""labels":[]"#, "labels is 0"),
+            (#""labels":["NEGATIVE","POSITIVE"]"#, #""labels":["NEGATIVE",""]"#, "label 1 is empty"),
+            (#""maxTokens":384"#, #""maxTokens":999"#, "maxTokens 999 is outside 2…512"),
+        ]
+        for (old, new, needle) in cases {
+            let url = dir.appendingPathComponent("nonsense.qsent")
+            try resealedWithMeta(replacing: old, with: new).write(to: url)
+            for load in [{ _ = try Engine(path: url.path) }, { _ = try Engine.tokenizer(path: url.path) }] {
+                XCTAssertThrowsError(try load(), needle) { e in
+                    guard let b = e as? BlobError, case .badMeta = b else { return XCTFail("\(needle): not BlobError.badMeta: \(e)") }
+                    XCTAssertTrue(b.description.contains(url.path) && b.description.contains(needle), "\(needle): \(b)")
+                }
+            }
+        }
+        // The same resealing without a change loads: the refusals above are the config's.
+        let url = dir.appendingPathComponent("resealed.qsent")
+        try resealedWithMeta(replacing: #""heads":12"#, with: #""heads":12"#).write(to: url)
+        XCTAssertEqual(try Engine(path: url.path).info.checksum, try Engine(path: Self.committedBlob.path).info.checksum)
     }
 
     /// `qsent-quantize ../shared/models/distilbert-h384-imdb` reproduces Quantizer/Models/ byte for byte,
@@ -108,6 +200,8 @@ final class BlobTests: XCTestCase {
         var rng = SplitMix64(seed: 0x0051_5345_4E54)
         let dataStart = table[0].offset
         for _ in 0..<24 { positions.append(Int.random(in: dataStart..<(d.count - 64), using: &rng)) }
+        let probe = ["A wonderful, moving film with superb acting."]
+        let reference = try Engine(path: Self.committedBlob.path).classify(probe)
         var caught = 0
         for p in positions {
             var bad = d
@@ -115,11 +209,12 @@ final class BlobTests: XCTestCase {
             let url = dir.appendingPathComponent("flip.qsent")
             try bad.write(to: url)
             do {
-                _ = try Engine(path: url.path)
+                let loaded = try Engine(path: url.path)
                 // Only inter-section alignment padding is not covered by a checksum; the sampled
-                // byte must then be padding, i.e. outside every section.
+                // byte must then be padding, i.e. outside every section, and change nothing.
                 XCTAssertTrue(p >= dataStart && !table.contains { ($0.offset..<($0.offset + $0.size)).contains(p) },
                               "flip at \(p) went unnoticed")
+                XCTAssertEqual(loaded.classify(probe), reference, "flip at \(p) loaded and changed the answers")
             } catch let e as BlobError {
                 caught += 1
                 XCTAssertTrue(e.description.contains(url.path))
@@ -146,6 +241,34 @@ final class BlobTests: XCTestCase {
             guard case MappedFile.Failure.notRegularFile(let p, _) = e else { return XCTFail("\(e)") }
             XCTAssertEqual(p, dirBlob.path)
         }
+    }
+
+    /// A huge file (1 TiB, sparse) at the model path is refused by its header, without being
+    /// read, and the reader refuses to hold a file larger than the machine's memory.
+    func testHugeFileIsRefusedWithoutBeingRead() throws {
+        let url = dir.appendingPathComponent("huge.qsent")
+        XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: nil))
+        guard truncate(url.path, 1 << 40) == 0 else { throw XCTSkip("this file system has no 1 TiB sparse files") }
+        let t0 = Date()
+        XCTAssertThrowsError(try Engine(path: url.path)) { e in
+            guard case BlobError.notABlob(let p)? = e as? BlobError else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, url.path)
+        }
+        // The header of the real blob with a 1 TiB file behind it: refused by the size check.
+        let h = try FileHandle(forWritingTo: url)
+        try h.write(contentsOf: try committedBytes().prefix(BlobFormat.headerSize))
+        try h.close()
+        XCTAssertThrowsError(try Engine(path: url.path)) { e in
+            guard case BlobError.corruptHeader(let p, let problem)? = e as? BlobError else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, url.path)
+            XCTAssertTrue(problem.contains("file is \(1 << 40) bytes"), problem)
+        }
+        XCTAssertThrowsError(try MappedFile(path: url.path)) { e in
+            guard case MappedFile.Failure.tooLarge(let p, let size, _)? = e as? MappedFile.Failure else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, url.path)
+            XCTAssertEqual(size, 1 << 40)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "the huge file was read")
     }
 
     /// Issue 8 item 3 (reload never blocks on a non-regular file): a FIFO at the model path,

@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
@@ -32,7 +33,8 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         // BERT WordPiece tokenizer, bit-exact with Hugging Face `tokenizers`.
-        .target(name: "QsentTokenizer", swiftSettings: [.swiftLanguageMode(.v6)]),
+        // Reads its files through QsentIO and parses JSON with QsentProtocol's strict parser.
+        .target(name: "QsentTokenizer", dependencies: ["QsentIO", "QsentProtocol"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Safetensors, HF config, .qsent blob, mmap, and the FP32 / int8 forward pass.
         .target(
             name: "QsentCore",
@@ -70,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "qsentd",
             dependencies: [
-                "QsentServer",
+                "QsentServer", "QsentIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -79,22 +81,24 @@ let package = Package(
         .executableTarget(
             name: "qsent",
             dependencies: [
-                "QsentCore", "QsentProtocol", "QsentClient", "QsentServer",
+                "QsentCore", "QsentProtocol", "QsentClient", "QsentServer", "QsentIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "RealModule", package: "swift-numerics"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Offline quantizer: HF folder -> .qsent blob.
         .target(
             name: "QsentQuantizer",
-            dependencies: ["QsentCore", "QsentTokenizer", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["QsentCore", "QsentIO", "QsentTokenizer", .product(name: "SystemPackage", package: "swift-system")],
             path: "Quantizer/QsentQuantizer",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "qsent-quantize",
             dependencies: [
-                "QsentQuantizer", "QsentCore",
+                "QsentQuantizer", "QsentCore", "QsentIO", "QsentProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -104,7 +108,7 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "QsentTokenizerTests", dependencies: ["QsentTokenizer"],
                     swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "QsentCoreTests", dependencies: ["QsentCore", "QsentQuantizer", "QsentTokenizer", "CKernels"],
+        .testTarget(name: "QsentCoreTests", dependencies: ["QsentCore", "QsentQuantizer", "QsentTokenizer", "QsentProtocol", "CKernels"],
                     swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "QuantizerTests",

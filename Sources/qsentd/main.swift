@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Logging
+import QsentIO
 import QsentProtocol
 import QsentServer
 
@@ -81,7 +81,7 @@ struct Qsentd: ParsableCommand {
     func run() throws {
         let config: DaemonConfig
         do {
-            config = try DaemonConfig.resolve(flags, env: ProcessInfo.processInfo.environment)
+            config = try DaemonConfig.resolve(flags, env: ProcessControl.environment())
         } catch {
             throw ValidationError(error.message)
         }

@@ -1,4 +1,4 @@
-import QsentIO
+internal import QsentIO
 import QsentTokenizer
 
 /// Encoder families qsent runs.

@@ -1,4 +1,4 @@
-import QsentIO
+internal import QsentIO
 import QsentProtocol
 import QsentTokenizer
 

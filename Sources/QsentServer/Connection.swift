@@ -34,6 +34,9 @@ final class Connection: @unchecked Sendable {
     private var lingerOnClose = false
     private var lastWriteProgress = Clock.monotonicNanos()
 
+    /// Stands in for slots already handed to the writer (their lines are released).
+    private static let written = Slot(line: "", idJSON: nil)
+
     /// How long a write may make no progress once the daemon is stopping.
     static let drainWriteGraceNanos: UInt64 = 2_000_000_000
 
@@ -329,6 +332,7 @@ final class Connection: @unchecked Sendable {
                 buffer.append(contentsOf: l.utf8)
                 buffer.append(0x0A)
                 pendingBytes -= slots[slotHead].cost
+                slots[slotHead] = Self.written  // let the answer go now, not at the next compaction
                 slotHead += 1
             }
             if slotHead > 256 && slotHead * 2 > slots.count {

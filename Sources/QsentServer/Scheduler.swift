@@ -273,7 +273,7 @@ public final class Scheduler<Item: SchedulerItem>: @unchecked Sendable {
         turns: while items.count < policy.maxTexts && !ring.isEmpty {
             if cursor >= ring.count { cursor = 0; credited = false }
             let client = ring[cursor]
-            var lane = lanes[client]!
+            var lane = lanes.removeValue(forKey: client)!  // unshared while we take from it (no copy)
             if !credited {
                 lane.deficit += policy.quantum
                 credited = true

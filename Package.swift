@@ -46,12 +46,19 @@ let package = Package(
         ),
         // C shim of the I/O layer: peer credentials (struct ucred / SO_PEERCRED).
         .target(name: "CQsentIO"),
-        // Sockets, descriptors, poll, clocks, line framing, signals, sd-daemon (libsystemd, Linux
-        // only), on swift-system; the one IOError.
+        // Sockets, descriptors, poll, clocks, line framing, signals, threads, on swift-system;
+        // the one IOError.
         .target(
             name: "QsentIO",
+            dependencies: ["CQsentIO", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // sd-daemon (libsystemd, Linux only): socket activation and notifications. Apart from
+        // QsentIO so that QsentClient's users need neither libsystemd nor its headers.
+        .target(
+            name: "QsentSystemd",
             dependencies: [
-                "CQsentIO", .target(name: "CSystemd", condition: .when(platforms: [.linux])),
+                "QsentIO", .target(name: "CSystemd", condition: .when(platforms: [.linux])),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
@@ -64,7 +71,7 @@ let package = Package(
         .target(
             name: "QsentServer",
             dependencies: [
-                "QsentCore", "QsentIO", "QsentProtocol",
+                "QsentCore", "QsentIO", "QsentSystemd", "QsentProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

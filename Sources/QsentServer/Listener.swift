@@ -1,5 +1,6 @@
 import Logging
 import QsentIO
+import QsentSystemd
 import QsentProtocol
 import SystemPackage
 

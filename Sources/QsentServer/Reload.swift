@@ -1,4 +1,5 @@
 import QsentCore
+import QsentSystemd
 
 extension Server {
     /// Loads the model again from the same path, verifies and warms it up, then swaps it in.

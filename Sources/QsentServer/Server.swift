@@ -1,6 +1,7 @@
 import Logging
 import QsentCore
 import QsentIO
+import QsentSystemd
 import QsentProtocol
 import SystemPackage
 
@@ -203,10 +204,6 @@ public final class Server: @unchecked Sendable {
         stats.answer(queueDepth: queue.depth).line(idJSON: idJSON)
     }
 }
-
-/// libsystemd's sd-daemon calls (in QsentIO, with the other raw-pointer system code), under the
-/// name every file of the daemon uses.
-typealias SystemdDaemon = QsentIO.SystemdDaemon
 
 extension Server {
     /// Tells systemd why the daemon could not start (`STATUS=failed: …`).

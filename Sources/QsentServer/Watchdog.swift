@@ -1,4 +1,5 @@
 import QsentIO
+import QsentSystemd
 
 extension Server {
     /// With `WatchdogSec=`, pings systemd every half interval while the accept loop is alive.

@@ -1,6 +1,7 @@
 #if canImport(CSystemd)
 import CSystemd
 #endif
+import QsentIO
 import SystemPackage
 #if canImport(Glibc)
 import Glibc

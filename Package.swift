@@ -15,6 +15,7 @@ let package = Package(
         // For the fuzz harnesses (Tests/Fuzz/Harnesses, a separate package).
         .library(name: "QsentTokenizer", targets: ["QsentTokenizer"]),
         .library(name: "QsentProtocol", targets: ["QsentProtocol"]),
+        .library(name: "QsentJSON", targets: ["QsentJSON"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,13 +34,13 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         // BERT WordPiece tokenizer, bit-exact with Hugging Face `tokenizers`.
-        // Reads its files through QsentIO and parses JSON with QsentProtocol's strict parser.
-        .target(name: "QsentTokenizer", dependencies: ["QsentIO", "QsentProtocol"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        // Reads its files through QsentIO and parses JSON with QsentJSON's strict parser.
+        .target(name: "QsentTokenizer", dependencies: ["QsentIO", "QsentJSON"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Safetensors, HF config, .qsent blob, mmap, and the FP32 / int8 forward pass.
         .target(
             name: "QsentCore",
             dependencies: [
-                "CKernels", "QsentIO", "QsentTokenizer",
+                "CKernels", "QsentIO", "QsentJSON", "QsentTokenizer",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
@@ -63,10 +64,13 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // Strict RFC 8259 JSON: the parser (fuzzed; keeps each member's raw text), the value type
+        // and the writer. Read by the wire protocol and by the model-file loaders alike.
+        .target(name: "QsentJSON", swiftSettings: [.swiftLanguageMode(.v6)]),
         // Wire protocol: JSON lines, every request and answer type. Needs nothing of the engine.
-        .target(name: "QsentProtocol", swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "QsentProtocol", dependencies: ["QsentJSON"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Client library: connect, pipeline, classify, batch, ping/info/stats/reload.
-        .target(name: "QsentClient", dependencies: ["QsentIO", "QsentProtocol"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "QsentClient", dependencies: ["QsentIO", "QsentJSON", "QsentProtocol"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // The daemon's logic: config, scheduler, connections, reload, stats, lifecycle, listener.
         .target(
             name: "QsentServer",
@@ -88,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "qsent",
             dependencies: [
-                "QsentCore", "QsentProtocol", "QsentClient", "QsentServer", "QsentIO",
+                "QsentCore", "QsentJSON", "QsentProtocol", "QsentClient", "QsentServer", "QsentIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "RealModule", package: "swift-numerics"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -126,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "QsentProtocol", "QsentIO", "QsentClient", "QsentServer", "QsentCore",
+                "QsentJSON", "QsentProtocol", "QsentIO", "QsentClient", "QsentServer", "QsentCore",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

@@ -1,4 +1,5 @@
 import QsentIO
+import QsentJSON
 import QsentProtocol
 
 /// Why talking to qsentd failed.

@@ -1,4 +1,5 @@
 import CKernels
+import FoundationEssentials  // JSONEncoder for the meta section (no ICU)
 import QsentTokenizer
 
 /// An int8 linear layer ready for the blob: packed panels, per-channel scales, column sums.
@@ -56,9 +57,10 @@ public struct QuantizedModel: Sendable {
     public func blobBytes() throws -> [UInt8] {
         let c = meta.config
         var w = BlobWriter()
-        // Compact with sorted keys, as Foundation's JSONEncoder(.sortedKeys) wrote it: blobs
-        // made before and after stay byte-identical.
-        let metaBytes = try JSONCoding.encode(meta)
+        // Compact with sorted keys, so the same model always makes the same bytes.
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let metaBytes = Array(try enc.encode(meta))
         w.add(BlobNames.meta, .bytes, shape: [metaBytes.count], bytes: metaBytes)
         let vocab = BlobWriter.vocabBytes(vocabulary)
         w.add(BlobNames.vocab, .bytes, shape: [vocab.count], bytes: vocab)

@@ -1,4 +1,5 @@
 internal import QsentIO
+import QsentJSON
 import QsentProtocol
 import QsentTokenizer
 

@@ -1,3 +1,4 @@
+import QsentJSON
 /// printf's `%.Nf`, `%.Ne` and `%.Ng` without Foundation or libc, for the command-line tools'
 /// human output. The text is what glibc prints: the exact binary value rounded to the asked
 /// digits, ties to even (so `fixed(0.125, 2)` is "0.12", `fixed(2.675, 2)` is "2.67" since the

@@ -1,3 +1,4 @@
+import QsentJSON
 /// Top-level keys of requests and answers that several types share.
 public enum ProtocolKey {
     /// The request's id, echoed verbatim in its answer.

@@ -1,3 +1,16 @@
+import QsentJSON
+
+extension JSONWriter {
+    /// One answer object: `{"id":…, <body>}`, the id (raw JSON) first and omitted when nil.
+    public static func object(idJSON: String?, _ body: (inout JSONWriter) -> Void) -> String {
+        var w = JSONWriter()
+        w.raw("{")
+        if let idJSON { w.key(ProtocolKey.id); w.raw(idJSON) }
+        body(&w)
+        w.raw("}")
+        return w.text
+    }
+}
 /// Every answer the daemon sends, as values. Each type writes its line (`line(idJSON:)`) and
 /// reads it back (`init(json:)`), with its keys spelled once, here.
 

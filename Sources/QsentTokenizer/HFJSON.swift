@@ -1,4 +1,4 @@
-import QsentProtocol
+import QsentJSON
 
 /// A JSON value read from a model folder's files (config.json, tokenizer.json,
 /// tokenizer_config.json): the one JSON value type of the tokenizer, the engine's config

@@ -1,6 +1,7 @@
 import ArgumentParser
 import QsentCore
 import QsentIO
+import QsentJSON
 import QsentProtocol
 import RealModule
 import SystemPackage

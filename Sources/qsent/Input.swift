@@ -1,5 +1,6 @@
 import ArgumentParser
 import QsentIO
+import QsentJSON
 import QsentProtocol
 import SystemPackage
 

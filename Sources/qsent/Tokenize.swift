@@ -1,5 +1,6 @@
 import ArgumentParser
 import QsentCore
+import QsentJSON
 import QsentProtocol
 import QsentTokenizer
 

@@ -1,5 +1,6 @@
 import Foundation
 import QsentIO
+import QsentJSON
 import QsentProtocol
 import SystemPackage
 import XCTest

@@ -1,6 +1,7 @@
 import Foundation
 import QsentCore
 import QsentIO
+import QsentJSON
 import QsentProtocol
 import XCTest
 

@@ -1,4 +1,5 @@
 import QsentIO
+import QsentJSON
 import QsentProtocol
 import XCTest
 

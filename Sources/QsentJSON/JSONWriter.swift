@@ -1,4 +1,4 @@
-/// Builds one JSON line. Every request and answer type of this module encodes itself with it,
+/// Builds one JSON line. Every request and answer type of QsentProtocol encodes itself with it,
 /// so the daemon, the client and `qsent classify --json` in-process write identical bytes.
 public struct JSONWriter: Sendable {
     public private(set) var text: String = ""
@@ -53,16 +53,6 @@ public struct JSONWriter: Sendable {
 }
 
 extension JSONWriter {
-    /// One answer object: `{"id":…, <body>}`, the id (raw JSON) first and omitted when nil.
-    public static func object(idJSON: String?, _ body: (inout JSONWriter) -> Void) -> String {
-        var w = JSONWriter()
-        w.raw("{")
-        if let idJSON { w.key(ProtocolKey.id); w.raw(idJSON) }
-        body(&w)
-        w.raw("}")
-        return w.text
-    }
-
     /// Appends an array of strings.
     public mutating func stringArray(_ xs: [String]) {
         raw("[")

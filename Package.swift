@@ -109,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "qsent-quantize",
             dependencies: [
-                "QsentQuantizer", "QsentCore", "QsentIO", "QsentProtocol",
+                "QsentQuantizer", "QsentCore", "QsentIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

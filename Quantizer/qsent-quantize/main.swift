@@ -1,7 +1,6 @@
 import ArgumentParser
 import QsentCore
 import QsentIO
-import QsentProtocol
 import QsentQuantizer
 
 struct QsentQuantize: ParsableCommand {

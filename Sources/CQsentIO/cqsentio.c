@@ -2,6 +2,7 @@
 #include "cqsentio.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -92,4 +93,13 @@ int cqsentio_release_free_memory(void) {
 #else
     return 0;
 #endif
+}
+
+int cqsentio_format_double(char *buf, size_t size, char conversion, int precision, double x) {
+    switch (conversion) {
+    case 'f': return snprintf(buf, size, "%.*f", precision, x);
+    case 'e': return snprintf(buf, size, "%.*e", precision, x);
+    case 'g': return snprintf(buf, size, "%.*g", precision, x);
+    default: errno = EINVAL; return -1;
+    }
 }

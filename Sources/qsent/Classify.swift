@@ -1,5 +1,6 @@
 import ArgumentParser
 import QsentCore
+import QsentIO
 import QsentProtocol
 import QsentServer
 

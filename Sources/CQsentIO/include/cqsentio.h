@@ -1,6 +1,7 @@
 #ifndef CQSENTIO_H
 #define CQSENTIO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /// Peer credentials of a connected Unix stream socket.
@@ -28,5 +29,9 @@ int cqsentio_signal_pipe(const int *signals, int count);
 /// glibc: malloc_trim(0), returning freed heap pages of every arena to the kernel (1 if memory
 /// was released). Elsewhere a no-op returning 0.
 int cqsentio_release_free_memory(void);
+
+/// snprintf(buf, size, "%.*f" / "%.*e" / "%.*g", precision, x) for conversion 'f', 'e', 'g'
+/// (a fixed format string: Swift cannot call the variadic snprintf). snprintf's return value.
+int cqsentio_format_double(char *buf, size_t size, char conversion, int precision, double x);
 
 #endif

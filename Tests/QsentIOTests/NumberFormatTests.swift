@@ -1,8 +1,9 @@
 import Foundation
-import QsentProtocol
+import QsentIO
 import XCTest
 
-/// NumberFormat against glibc's printf (through Foundation's String(format:), tests only).
+/// NumberFormat (the C library's snprintf through CQsentIO) against Foundation's String(format:)
+/// (tests only), and the exact-rounding cases that printf gets right.
 final class NumberFormatTests: XCTestCase {
     /// SplitMix64: seeded, so a failure reproduces.
     struct Seeded: RandomNumberGenerator {

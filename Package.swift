@@ -42,6 +42,7 @@ let package = Package(
             dependencies: [
                 "CKernels", "QsentIO", "QsentJSON", "QsentTokenizer",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "RealModule", package: "swift-numerics"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

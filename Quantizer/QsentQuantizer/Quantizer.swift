@@ -137,7 +137,7 @@ public enum AtomicFile {
             let fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
                                              permissions: [.ownerReadWrite, .groupRead, .otherRead])
             try fd.closeAfter {
-                _ = try fd.writeAll(bytes[...])  // swift-system's write(2) loop (QsentIO's writeAll is send(2), for sockets)
+                _ = try fd.writeAll(bytes)
                 try Files.sync(fd, context: tmp)
             }
             try Files.rename(tmp, to: path)

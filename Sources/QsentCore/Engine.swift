@@ -1,5 +1,6 @@
 internal import QsentIO  // internal: see MappedFile.swift
 import QsentTokenizer
+import RealModule
 
 /// A loaded model: tokenizer + weights + forward pass. Reentrant: `classify` may be called
 /// from several threads at once (each call allocates its own activations).
@@ -86,25 +87,8 @@ public final class Engine: Sendable {
         var best = 0
         for i in l.indices where l[i] > l[best] { best = i }
         var sum: Double = 0
-        for v in l { sum += expNonPositive(Double(v - l[best])) }
+        for v in l { sum += Double.exp(Double(v - l[best])) }  // RealModule (swift-numerics)
         return (best, Float(1 / sum))
-    }
-
-    /// e^x for x <= 0 (softmax after max subtraction), to about 1 ulp of Double: x = k·ln 2 + r
-    /// with |r| <= ln 2 / 2, e^r by its Taylor series to r^14/14! (< 1e-17 relative), times 2^k.
-    /// Here because the stdlib has no exp and QsentCore imports neither Foundation nor Glibc.
-    static func expNonPositive(_ x: Double) -> Double {
-        guard x > -745 else { return 0 }  // below the smallest subnormal
-        if x == 0 { return 1 }
-        let ln2Hi = 6.931_471_803_691_238_164_90e-01, ln2Lo = 1.908_214_929_270_587_700_02e-10
-        let k = (x / (ln2Hi + ln2Lo)).rounded()
-        let r = (x - k * ln2Hi) - k * ln2Lo
-        var term = 1.0, sum = 1.0
-        for n in 1...14 {
-            term *= r / Double(n)
-            sum += term
-        }
-        return Double(sign: .plus, exponent: Int(k), significand: 1) * sum
     }
 
     /// Whether `path` is an HF folder (a directory) rather than a blob; refuses a missing path.

@@ -1,5 +1,5 @@
 import FoundationEssentials  // Data, for the JSON sections the loaders decode
-internal import QsentIO  // internal: QsentIO's socket `writeAll` must not leak onto FileDescriptor in QsentCore's clients
+internal import QsentIO  // internal: QsentCore's API shows none of QsentIO's types
 import SystemPackage
 
 /// A model file held in memory: the mmap layer. It reads the whole file once into private,

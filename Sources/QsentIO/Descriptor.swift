@@ -17,9 +17,10 @@ private let sendFlags: Int32 = 0  // SIGPIPE is ignored by the daemon; see `Sign
 extension FileDescriptor {
     public enum ShutdownSide: Sendable { case read, write }
 
-    /// Writes all bytes (no SIGPIPE on Linux). With `timeoutMs` >= 0, waits at most that long
+    /// Sends all bytes on a socket (send(2), no SIGPIPE on Linux; swift-system's `writeAll` is
+    /// the write(2) loop for files and pipes). With `timeoutMs` >= 0, waits at most that long
     /// for a full non-blocking socket to become writable again.
-    public func writeAll(_ bytes: UnsafeRawBufferPointer, timeoutMs: Int32 = -1, context: String = "") throws(IOError) {
+    public func sendAll(_ bytes: UnsafeRawBufferPointer, timeoutMs: Int32 = -1, context: String = "") throws(IOError) {
         guard var p = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
@@ -37,10 +38,10 @@ extension FileDescriptor {
         }
     }
 
-    public func writeAll(_ bytes: [UInt8], timeoutMs: Int32 = -1, context: String = "") throws(IOError) {
+    public func sendAll(_ bytes: [UInt8], timeoutMs: Int32 = -1, context: String = "") throws(IOError) {
         var failure: IOError?
         bytes.withUnsafeBytes { b in
-            do throws(IOError) { try writeAll(b, timeoutMs: timeoutMs, context: context) } catch { failure = error }
+            do throws(IOError) { try sendAll(b, timeoutMs: timeoutMs, context: context) } catch { failure = error }
         }
         if let failure { throw failure }
     }

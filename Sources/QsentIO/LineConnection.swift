@@ -92,11 +92,11 @@ public final class LineConnection {
     public func send(_ line: String) throws(IOError) {
         var b = Array(line.utf8)
         b.append(0x0A)
-        try fd.writeAll(b, context: path)
+        try fd.sendAll(b, context: path)
     }
 
     public func sendRaw(_ bytes: [UInt8]) throws(IOError) {
-        try fd.writeAll(bytes, context: path)
+        try fd.sendAll(bytes, context: path)
     }
 
     /// Half-closes the sending side (the daemon sees end of file after the sent lines).

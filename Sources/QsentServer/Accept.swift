@@ -106,7 +106,7 @@ extension Server {
         var line = Array(err.line.utf8)
         line.append(0x0A)
         try? fd.setNonBlocking()
-        try? fd.writeAll(line, timeoutMs: 100)
+        try? fd.sendAll(line, timeoutMs: 100)
         // Linger briefly so the client reads the error rather than a reset.
         do {
             try OSThread.spawn(name: "qsentd-reject", stackSize: 256 << 10) { fd.closeAfterLinger(lingerMs: 500, pollMs: 50) }.detach()

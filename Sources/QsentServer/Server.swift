@@ -177,7 +177,7 @@ public final class Server: @unchecked Sendable {
         let first = !draining
         if first { draining = true; shutdownReason = reason; drainStart = Clock.monotonicNanos() }
         stateLock.unlock()
-        if first { try? wakeWriteFD.writeAll([1]) }
+        if first { _ = try? wakeWriteFD.writeAll([1]) }  // a pipe: write(2), not send(2)
     }
 
     func connectionClosed(_ c: Connection) {

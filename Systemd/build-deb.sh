@@ -18,7 +18,7 @@
 set -eu
 
 die() { echo "build-deb.sh: $1" >&2; exit "${2:-1}"; }
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 OUTDIR=""
 ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)

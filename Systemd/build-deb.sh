@@ -10,14 +10,15 @@
 # swift-sdk-generator; name it with QSENT_SWIFT_SDK_ARM64 or let `swift sdk list` find it);
 # without one the script says so and exits 3.
 # Environment: QSENT_DEB_REQUIRE_NO_ICU=1 fails the build if a binary still links Foundation's
-# ICU (FoundationInternationalization), i.e. once the sources import FoundationEssentials only.
+# ICU (FoundationInternationalization), i.e. once no module imports Foundation. (FoundationEssentials
+# has no ICU; swift-argument-parser imports it on Linux, so every binary carries it, ~7.5 MB.)
 # QSENT_DEB_COMPRESS=gzip|xz|zstd|none (default xz; the tests use gzip to save time).
 # The version comes from Sources/*/Version.swift (QsentVersion.string). The last line printed is
 # the path of the .deb. Scratch builds go to .build-deb-ARCH/ in the checkout.
 set -eu
 
 die() { echo "build-deb.sh: $1" >&2; exit "${2:-1}"; }
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 OUTDIR=""
 ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)

@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
@@ -32,7 +33,8 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         // BERT WordPiece tokenizer, bit-exact with Hugging Face `tokenizers`.
-        .target(name: "QsentTokenizer", swiftSettings: [.swiftLanguageMode(.v6)]),
+        // Reads its files through QsentIO and parses JSON with QsentProtocol's strict parser.
+        .target(name: "QsentTokenizer", dependencies: ["QsentIO", "QsentProtocol"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Safetensors, HF config, .qsent blob, mmap, and the FP32 / int8 forward pass.
         .target(
             name: "QsentCore",
@@ -44,10 +46,14 @@ let package = Package(
         ),
         // C shim of the I/O layer: peer credentials (struct ucred / SO_PEERCRED).
         .target(name: "CQsentIO"),
-        // Sockets, descriptors, poll, clocks, line framing, on swift-system; the one IOError.
+        // Sockets, descriptors, poll, clocks, line framing, signals, sd-daemon (libsystemd, Linux
+        // only), on swift-system; the one IOError.
         .target(
             name: "QsentIO",
-            dependencies: ["CQsentIO", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: [
+                "CQsentIO", .target(name: "CSystemd", condition: .when(platforms: [.linux])),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Wire protocol: JSON lines, every request and answer type. Needs nothing of the engine.
@@ -58,7 +64,7 @@ let package = Package(
         .target(
             name: "QsentServer",
             dependencies: [
-                "QsentCore", "QsentIO", "QsentProtocol", "CSystemd",
+                "QsentCore", "QsentIO", "QsentProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
@@ -66,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "qsentd",
             dependencies: [
-                "QsentServer",
+                "QsentServer", "QsentIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -75,22 +81,24 @@ let package = Package(
         .executableTarget(
             name: "qsent",
             dependencies: [
-                "QsentCore", "QsentProtocol", "QsentClient", "QsentServer",
+                "QsentCore", "QsentProtocol", "QsentClient", "QsentServer", "QsentIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "RealModule", package: "swift-numerics"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Offline quantizer: HF folder -> .qsent blob.
         .target(
             name: "QsentQuantizer",
-            dependencies: ["QsentCore", "QsentTokenizer", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["QsentCore", "QsentIO", "QsentTokenizer", .product(name: "SystemPackage", package: "swift-system")],
             path: "Quantizer/QsentQuantizer",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "qsent-quantize",
             dependencies: [
-                "QsentQuantizer", "QsentCore",
+                "QsentQuantizer", "QsentCore", "QsentIO", "QsentProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -100,7 +108,7 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "QsentTokenizerTests", dependencies: ["QsentTokenizer"],
                     swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "QsentCoreTests", dependencies: ["QsentCore", "QsentQuantizer", "QsentTokenizer", "CKernels"],
+        .testTarget(name: "QsentCoreTests", dependencies: ["QsentCore", "QsentQuantizer", "QsentTokenizer", "QsentProtocol", "CKernels"],
                     swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "QuantizerTests",
@@ -114,9 +122,6 @@ let package = Package(
                 "QsentProtocol", "QsentIO", "QsentClient", "QsentServer", "QsentCore",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            // Hostile/: the issue-8 reproductions, written against the pre-QsentIO harness;
-            // excluded until they are ported to QsentIO (they do not compile as they are).
-            exclude: ["Hostile"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(name: "QsentIOTests", dependencies: ["QsentIO"], swiftSettings: [.swiftLanguageMode(.v6)]),

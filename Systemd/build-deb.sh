@@ -54,7 +54,7 @@ case "$ARCH:$HOSTARCH" in
     amd64:x86_64|arm64:aarch64) ;;
     arm64:*)
         SDK=${QSENT_SWIFT_SDK_ARM64:-$(swift sdk list 2>/dev/null | grep -i 'aarch64' | grep -vi musl | head -n1 || true)}
-        [ -n "$SDK" ] || die "no Swift SDK for $TRIPLE is installed (swift sdk list shows none), so arm64 cannot be built on this $HOSTARCH host. Install one (a Debian 12 arm64 sysroot with libsystemd-dev, e.g. from swift-sdk-generator: swift sdk install PATH.artifactbundle) and set QSENT_SWIFT_SDK_ARM64=NAME, or run this script on an arm64 machine." 3
+        [ -n "$SDK" ] || die "no Swift SDK for $TRIPLE is installed (swift sdk list shows none), so arm64 cannot be built on this $HOSTARCH host. To cross-build, install (1) a Swift SDK for aarch64 Linux matching this toolchain ($(swift --version 2>/dev/null | head -n1)): a Debian 12 arm64 sysroot with libsystemd-dev, e.g. made by swift-sdk-generator, installed with: swift sdk install PATH.artifactbundle (then set QSENT_SWIFT_SDK_ARM64=NAME if swift sdk list shows several), and (2) binutils-aarch64-linux-gnu (apt-get install binutils-aarch64-linux-gnu, for aarch64-linux-gnu-strip). Or run this script on an arm64 machine with a Swift toolchain." 3
         SDKFLAGS="--swift-sdk $SDK"
         command -v aarch64-linux-gnu-strip >/dev/null 2>&1 || die "aarch64-linux-gnu-strip missing (apt-get install binutils-aarch64-linux-gnu)"
         STRIP=aarch64-linux-gnu-strip ;;
@@ -77,7 +77,7 @@ STAGE=$(mktemp -d "$OUTDIR/.qsent-deb.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT
 PKG=$STAGE/pkg
 umask 022
-install -d "$PKG/DEBIAN" "$PKG/usr/bin" "$PKG/usr/lib/systemd/system" "$PKG/usr/lib/sysusers.d" \
+install -d "$PKG/DEBIAN" "$PKG/etc/default" "$PKG/usr/bin" "$PKG/usr/lib/systemd/system" "$PKG/usr/lib/sysusers.d" \
     "$PKG/usr/share/qsent" "$PKG/usr/share/doc/qsent" "$PKG/usr/share/man/man1" \
     "$PKG/usr/share/bash-completion/completions" "$PKG/usr/share/zsh/vendor-completions" \
     "$PKG/usr/share/fish/vendor_completions.d"
@@ -87,20 +87,28 @@ install -d "$PKG/DEBIAN" "$PKG/usr/bin" "$PKG/usr/lib/systemd/system" "$PKG/usr/
 ALLOWED='^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libutil\.so\.1|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libsystemd\.so\.0|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1)$'
 ICU_REPORT=""
 for p in $PRODUCTS; do
-    # Foundation's ICU comes in with FoundationInternationalization (import Foundation).
-    if readelf -Ws "$BIN/$p" 2>/dev/null | grep -q 'FoundationInternationalization\|_FoundationICU\|ucol_open'; then
-        ICU_REPORT="$ICU_REPORT $p"
+    # Foundation's ICU comes in with FoundationInternationalization (import Foundation): its
+    # C++ code (namespace icu_NN, mangled _ZN6icu_NN), its C API (u_*/ucol_* with a _NN version
+    # suffix), and its ~30 MB data blob (icudtNN_dat, whose package name icudtNNl is in the
+    # bytes even after stripping). Dynamic libicu would show in NEEDED (refused below anyway).
+    icu=""
+    if readelf -Ws "$BIN/$p" 2>/dev/null | grep -Eq '_ZN6icu_[0-9]+|icudt[0-9]+_dat|(u|ucol|ubrk|unorm2|udat)_[A-Za-z]+_[0-9]{2}$|FoundationInternationalization|_FoundationICU'; then
+        icu="symbols"
     fi
+    if LC_ALL=C grep -aqE 'icudt[0-9]+[lb]' "$BIN/$p"; then icu="${icu:+$icu, }ICU data"; fi
+    if readelf -d "$BIN/$p" | grep -q 'NEEDED.*libicu'; then icu="${icu:+$icu, }libicu"; fi
+    [ -z "$icu" ] || ICU_REPORT="$ICU_REPORT $p($icu)"
     "$STRIP" --strip-all -o "$PKG/usr/bin/$p" "$BIN/$p"
     chmod 0755 "$PKG/usr/bin/$p"
     needed=$(readelf -d "$PKG/usr/bin/$p" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
     for lib in $needed; do
         echo "$lib" | grep -Eq "$ALLOWED" || die "$p needs $lib, which a Debian 12 box without Swift does not have (not linked statically?)"
     done
-    echo "build-deb.sh: $p $(stat -c %s "$PKG/usr/bin/$p") bytes stripped; needs: $(echo $needed)" >&2
+    bytes=$(stat -c %s "$PKG/usr/bin/$p")
+    echo "build-deb.sh: $p $bytes bytes ($(awk "BEGIN{printf \"%.1f\", $bytes/1048576}") MiB) stripped; ICU: ${icu:-none}; needs: $(echo $needed)" >&2
 done
 if [ -n "$ICU_REPORT" ]; then
-    echo "build-deb.sh: links Foundation's ICU (import Foundation rather than FoundationEssentials):$ICU_REPORT" >&2
+    echo "build-deb.sh: links Foundation's ICU (import Foundation rather than FoundationEssentials or nothing):$ICU_REPORT" >&2
     [ "${QSENT_DEB_REQUIRE_NO_ICU:-0}" != 1 ] || die "QSENT_DEB_REQUIRE_NO_ICU=1 and$ICU_REPORT still link ICU"
 fi
 # The highest glibc symbol version the binaries use decides the libc6 dependency.
@@ -108,10 +116,13 @@ GLIBC_MIN=$(for p in $PRODUCTS; do readelf -W --dyn-syms "$PKG/usr/bin/$p"; done
     | grep -o 'GLIBC_2\.[0-9]*' | sed 's/GLIBC_//' | sort -t. -k1,1n -k2,2n -u | tail -n1)
 [ -n "$GLIBC_MIN" ] || die "no GLIBC_ symbol versions found in the binaries"
 
-# Units, sysusers, model.
+# Units, sysusers, model, settings.
 install -m 0644 "$ROOT/Systemd/qsentd.socket" "$ROOT/Systemd/qsentd.service" "$PKG/usr/lib/systemd/system/"
 install -m 0644 "$ROOT/Systemd/qsentd.sysusers" "$PKG/usr/lib/sysusers.d/qsent.conf"
 install -m 0644 "$MODEL" "$PKG/usr/share/qsent/model.qsent"
+# The service's EnvironmentFile: every line commented out (a conffile: kept on upgrade and
+# remove, deleted on purge).
+install -m 0644 "$ROOT/Systemd/debian/qsentd.default" "$PKG/etc/default/qsentd"
 
 # Man pages (swift-argument-parser's generate-manual plugin) and completions come from running
 # the tools, so they need binaries for this host: for a cross build, a native one is made too.
@@ -175,9 +186,11 @@ Description: fast always-on text classification daemon (int8 BERT)
  blob. Ships an IMDB sentiment model as the default.
 EOF
 (cd "$PKG" && find usr -type f -exec md5sum {} + | sort -k2) > "$PKG/DEBIAN/md5sums"
-chmod 0644 "$PKG/DEBIAN/control" "$PKG/DEBIAN/md5sums"
+echo /etc/default/qsentd > "$PKG/DEBIAN/conffiles"
+chmod 0644 "$PKG/DEBIAN/control" "$PKG/DEBIAN/md5sums" "$PKG/DEBIAN/conffiles"
 
 DEB=$OUTDIR/qsent_${VERSION}_${ARCH}.deb
 dpkg-deb --root-owner-group -Z"${QSENT_DEB_COMPRESS:-xz}" --build "$PKG" "$DEB" >&2
-echo "build-deb.sh: $(basename "$DEB") $(stat -c %s "$DEB") bytes" >&2
+debbytes=$(stat -c %s "$DEB")
+echo "build-deb.sh: $(basename "$DEB") $debbytes bytes ($(awk "BEGIN{printf \"%.1f\", $debbytes/1048576}") MiB, ${QSENT_DEB_COMPRESS:-xz})" >&2
 echo "$DEB"

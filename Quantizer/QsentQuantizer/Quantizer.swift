@@ -1,4 +1,4 @@
-import Foundation
+import QsentIO
 import SystemPackage
 import QsentCore
 import QsentTokenizer
@@ -97,7 +97,7 @@ public enum Quantizer {
         let pre = linear("head.pre", hf.pre)
         reports.append(TensorReport(name: "head.classifier", shape: [hf.classifier.n, hf.classifier.k], storage: "fp32",
                                     bytes: 4 * (hf.classifier.weight.count + hf.classifier.n), maxRelError: 0, rmsRelError: 0))
-        let name = modelName ?? URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
+        let name = try modelName ?? folderName(directory)
         let meta = BlobMeta(modelName: name, config: c, maxTokens: maxTokens, tokenizer: tokenizer.settings,
                             quantization: ["scheme": scheme, "quantizer": "qsent-quantize \(QsentVersion.string)"])
         let model = QuantizedModel(meta: meta, vocabulary: tokenizer.vocabulary, words: words, wordScales: wordScales,
@@ -124,26 +124,36 @@ public enum AtomicFile {
     }
 
     public static func write(_ bytes: [UInt8], to path: String, force: Bool) throws {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: path) && !force { throw Failure.exists(path) }
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = ((dir.isEmpty ? "." : dir) as NSString)
-            .appendingPathComponent(".\((path as NSString).lastPathComponent).tmp-\(getpid())")
+        if Files.exists(path) && !force { throw Failure.exists(path) }
+        let file = FilePath(path)
+        var dir = file.removingLastComponent()
+        if dir.isEmpty { dir = "." }
+        guard let name = file.lastComponent?.string else { throw Failure.write(path, "not a file name") }
+        // O_EXCL on a random name: no other writer (another qsent-quantize) can share it.
+        let tmp = dir.appending(".\(name).tmp-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))").string
         var ok = false
-        defer { if !ok { try? fm.removeItem(atPath: tmp) } }
+        defer { if !ok { try? Files.remove(tmp) } }
         do {
             let fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
                                              permissions: [.ownerReadWrite, .groupRead, .otherRead])
             try fd.closeAfter {
-                // A slice: swift-system's write(2) loop, not QsentIO's socket send() overload for
-                // [UInt8] (visible here because QsentCore now loads QsentIO).
-                _ = try fd.writeAll(bytes[...])
-                guard fsync(fd.rawValue) == 0 else { throw Errno(rawValue: errno) }
+                _ = try fd.writeAll(bytes[...])  // swift-system's write(2) loop (QsentIO's writeAll is send(2), for sockets)
+                try Files.sync(fd, context: tmp)
             }
+            try Files.rename(tmp, to: path)
+        } catch let e as IOError {
+            throw Failure.write(path, "\(e.errno)")
         } catch {
             throw Failure.write(path, "\(error)")
         }
-        guard rename(tmp, path) == 0 else { throw Failure.write(path, String(cString: strerror(errno))) }
         ok = true
     }
+}
+
+/// The folder's own name, as its absolute, normalized path ends (so "." and "dir/" name the
+/// folder, not "." or "").
+func folderName(_ directory: String) throws -> String {
+    var p = FilePath(directory)
+    if !p.isAbsolute { p = FilePath(try Files.currentDirectory()).pushing(p) }
+    return p.lexicallyNormalized().lastComponent?.string ?? "/"
 }

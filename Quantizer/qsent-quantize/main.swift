@@ -1,6 +1,7 @@
 import ArgumentParser
-import Foundation
 import QsentCore
+import QsentIO
+import QsentProtocol
 import QsentQuantizer
 
 struct QsentQuantize: ParsableCommand {
@@ -39,11 +40,11 @@ struct QsentQuantize: ParsableCommand {
     var verbose = false
 
     func run() throws {
-        if FileManager.default.fileExists(atPath: output) && !force {
+        if Files.exists(output) && !force {
             die("\(output) already exists; pass --force to replace it")
         }
-        let tty = isatty(STDERR_FILENO) == 1
-        let start = Date()
+        let tty = StandardStream.error.isTerminal
+        let start = Clock.monotonicNanos()
         let model: QuantizedModel, report: QuantizeReport
         do {
             (model, report) = try Quantizer.quantize(directory: hfDir, maxTokens: maxTokens, modelName: name) { done, total, what in
@@ -51,40 +52,42 @@ struct QsentQuantize: ParsableCommand {
                 let width = 30
                 let filled = width * done / total
                 let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-                FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total) \(what)\u{1B}[K".utf8))
+                StandardStream.error.writeQuietly("\r[\(bar)] \(done)/\(total) \(what)\u{1B}[K")
             }
-            if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if tty { StandardStream.error.writeQuietly("\r\u{1B}[K") }
             let bytes = try model.blobBytes()
             try AtomicFile.write(bytes, to: output, force: force)
             // Read back through the engine's own loader: what we wrote must load.
             _ = try Blob(path: output)
-            summarize(report, blobBytes: bytes.count, seconds: Date().timeIntervalSince(start), model: model)
+            summarize(report, blobBytes: bytes.count, seconds: Double(Clock.monotonicNanos() - start) / 1e9, model: model)
         } catch {
             die("\(error)")
         }
     }
 
     func summarize(_ r: QuantizeReport, blobBytes: Int, seconds: Double, model: QuantizedModel) {
-        func mb(_ b: Int) -> String { String(format: "%.1f MB", Double(b) / 1e6) }
+        func mb(_ b: Int) -> String { NumberFormat.fixed(Double(b) / 1e6, 1) + " MB" }
+        func e2(_ x: Float) -> String { NumberFormat.scientific(Double(x), 2) }
         let c = model.meta.config
         print("model      \(model.meta.modelName): \(c.architecture.rawValue), dim \(c.dim), \(c.layers) layers, \(c.heads) heads, FFN \(c.hidden), \(c.labels.count) labels")
         print("tensors    \(r.tensors.count) groups (\(r.tensors.filter { $0.storage.hasPrefix("int8") }.count) int8, \(r.tensors.filter { $0.storage == "fp32" }.count) fp32 besides LayerNorm/bias)")
         if verbose {
             for t in r.tensors {
-                print(String(format: "  %-22@ %-14@ %-13@ %9@  rms rel err %.2e  max rel err %.2e", t.name as NSString,
-                             "\(t.shape)" as NSString, t.storage as NSString, mb(t.bytes) as NSString, t.rmsRelError, t.maxRelError))
+                print("  " + NumberFormat.padded(t.name, to: 22) + " " + NumberFormat.padded("\(t.shape)", to: 14) + " "
+                      + NumberFormat.padded(t.storage, to: 13) + " " + NumberFormat.padded(mb(t.bytes), to: 9, left: false)
+                      + "  rms rel err \(e2(t.rmsRelError))  max rel err \(e2(t.maxRelError))")
             }
         }
         if let w = r.worst {
-            print(String(format: "worst      %@: ||W - Ŵ|| / ||W|| = %.2e (max |W - Ŵ| / max |W| = %.2e)", w.name, w.rmsRelError, w.maxRelError))
+            print("worst      \(w.name): ||W - Ŵ|| / ||W|| = \(e2(w.rmsRelError)) (max |W - Ŵ| / max |W| = \(e2(w.maxRelError)))")
         }
-        print("size       \(mb(blobBytes)) from \(mb(r.sourceBytes)) safetensors (\(String(format: "%.1f", 100 * Double(blobBytes) / Double(r.sourceBytes))) %)")
-        print("wrote      \(output) in \(String(format: "%.1f", seconds)) s")
+        print("size       \(mb(blobBytes)) from \(mb(r.sourceBytes)) safetensors (\(NumberFormat.fixed(100 * Double(blobBytes) / Double(r.sourceBytes), 1)) %)")
+        print("wrote      \(output) in \(NumberFormat.fixed(seconds, 1)) s")
     }
 
     func die(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("qsent-quantize: \(message)\n".utf8))
-        Foundation.exit(1)
+        StandardStream.error.writeQuietly("qsent-quantize: \(message)\n")
+        ProcessControl.exit(1)
     }
 }
 

@@ -2,9 +2,15 @@
 #include "cqsentio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #if defined(__linux__)
 #include <sys/prctl.h>
 #else
@@ -39,6 +45,51 @@ int cqsentio_set_thread_name(const char *name) {
     return pthread_setname_np(name);
 #else
     (void)name;
+    return 0;
+#endif
+}
+
+/* The write end of the signal pipe. Set once by cqsentio_signal_pipe before any handler is
+   installed, read by the handler (async-signal-safe: write(2) only). */
+static volatile int signal_pipe_write = -1;
+
+static void on_signal(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t r = write(signal_pipe_write, &b, 1); /* a full pipe drops the byte: a signal is already pending */
+    (void)r;
+    errno = saved;
+}
+
+int cqsentio_signal_pipe(const int *signals, int count) {
+    if (signal_pipe_write >= 0) { errno = EBUSY; return -1; }
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) goto fail;
+    }
+    int fl = fcntl(fds[1], F_GETFL);
+    if (fl < 0 || fcntl(fds[1], F_SETFL, fl | O_NONBLOCK) != 0) goto fail;
+    signal_pipe_write = fds[1];
+    for (int i = 0; i < count; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        if (sigaction(signals[i], &sa, NULL) != 0) return -1;
+    }
+    return fds[0];
+fail:
+    close(fds[0]);
+    close(fds[1]);
+    return -1;
+}
+
+int cqsentio_release_free_memory(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
     return 0;
 #endif
 }

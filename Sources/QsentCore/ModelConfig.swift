@@ -1,4 +1,4 @@
-import Foundation
+internal import QsentIO
 import QsentTokenizer
 
 /// Encoder families qsent runs.
@@ -97,18 +97,18 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 extension ModelConfig {
     /// Reads `config.json` from an HF model folder.
     public static func load(directory: String) throws -> ModelConfig {
-        let path = (directory as NSString).appendingPathComponent("config.json")
-        // Through the mmap layer: a FIFO or device in place of config.json is refused, not read.
-        let file: MappedFile
-        do { file = try MappedFile(path: path) } catch {
+        let path = joinPath(directory, "config.json")
+        // Regular files only: a FIFO or device in place of config.json is refused, not read.
+        let bytes: [UInt8]
+        do { bytes = try Files.readRegularFile(path, limit: 64 << 20) } catch {
             throw ConfigError(file: path, problem: "cannot read config.json (\(error)); is \(directory) a Hugging Face model folder?")
         }
-        return try parse(file.data(0..<file.count), file: path)
+        return try parse(bytes, file: path)
     }
 
-    public static func parse(_ data: Data, file: String) throws -> ModelConfig {
+    public static func parse(_ data: some Collection<UInt8>, file: String) throws -> ModelConfig {
         func fail(_ p: String) -> ConfigError { ConfigError(file: file, problem: p) }
-        guard let root = try? JSONDecoder().decode(HFJSON.self, from: data), case .object(let j) = root else {
+        guard let root = try? HFJSON.parse(Array(data)), case .object(let j) = root else {
             throw fail("not a valid JSON object")
         }
         func int(_ key: String, default d: Int? = nil) throws -> Int {
@@ -206,4 +206,19 @@ extension ModelConfig {
         }
         return cfg
     }
+}
+
+/// `dir/name` (NSString.appendingPathComponent's result for a plain file name).
+func joinPath(_ dir: String, _ name: String) -> String {
+    if dir.isEmpty { return name }
+    return dir.hasSuffix("/") ? dir + name : dir + "/" + name
+}
+
+/// Everything before the last "/" ("." for a bare name, "/" for a file in the root).
+func parentPath(_ path: String) -> String {
+    var p = Substring(path)
+    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+    guard let slash = p.lastIndex(of: "/") else { return "." }
+    if slash == p.startIndex { return "/" }
+    return String(p[..<slash])
 }

@@ -1,5 +1,5 @@
 import CKernels
-import Foundation
+import QsentTokenizer
 
 /// An int8 linear layer ready for the blob: packed panels, per-channel scales, column sums.
 public struct QuantizedLinear: Sendable {
@@ -56,9 +56,9 @@ public struct QuantizedModel: Sendable {
     public func blobBytes() throws -> [UInt8] {
         let c = meta.config
         var w = BlobWriter()
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let metaBytes = Array(try enc.encode(meta))
+        // Compact with sorted keys, as Foundation's JSONEncoder(.sortedKeys) wrote it: blobs
+        // made before and after stay byte-identical.
+        let metaBytes = try JSONCoding.encode(meta)
         w.add(BlobNames.meta, .bytes, shape: [metaBytes.count], bytes: metaBytes)
         let vocab = BlobWriter.vocabBytes(vocabulary)
         w.add(BlobNames.vocab, .bytes, shape: [vocab.count], bytes: vocab)

@@ -1,4 +1,6 @@
-import Foundation
+internal import QsentIO
+import QsentProtocol
+import QsentTokenizer
 
 /// Element types a safetensors header may declare. Only F32, F16 and BF16 can be read as
 /// weights; the others are parsed so that a checkpoint carrying, say, an I64 `position_ids`
@@ -151,25 +153,24 @@ public struct SafetensorsFile: Sendable {
             throw SafetensorsError.headerLength(file: path, length: n, fileSize: file.count)
         }
         let headerEnd = 8 + Int(n)
-        let header: [String: HeaderEntry]
+        let header: [JSONMember]
         do {
-            header = try JSONDecoder().decode([String: HeaderEntry].self, from: file.data(8..<headerEnd))
-        } catch let DecodingError.dataCorrupted(ctx) {
-            if let key = ctx.codingPath.first?.stringValue {
-                let field = ctx.codingPath.dropFirst().first?.stringValue ?? "entry"
-                throw SafetensorsError.badEntry(file: path, tensor: key, problem: "'\(field)' must hold non-negative integers")
+            let value = try JSONParser.parse(bytes: Array(file.slice(8..<headerEnd)), maxDepth: HFJSON.maxDepth)
+            guard case .object(let members) = value else {
+                throw SafetensorsError.headerNotJSON(file: path, detail: "the top level is \(value.typeName), not an object")
             }
-            throw SafetensorsError.headerNotJSON(file: path, detail: ctx.debugDescription)
-        } catch let DecodingError.typeMismatch(_, ctx) {
-            let where_ = ctx.codingPath.first?.stringValue ?? "header"
-            throw SafetensorsError.badEntry(file: path, tensor: where_, problem: "wrong JSON type: \(ctx.debugDescription)")
+            header = members
+        } catch let e as SafetensorsError {
+            throw e
         } catch {
             throw SafetensorsError.headerNotJSON(file: path, detail: "\(error)")
         }
         let dataSize = file.count - headerEnd
         var tensors: [String: SafetensorsTensor] = [:]
         var metadata: [String: String] = [:]
-        for (name, value) in header {
+        for member in header {
+            let name = member.key
+            let value = try HeaderEntry(member.value, file: path, name: name)
             if name == "__metadata__" {
                 guard case .metadata(let m) = value else {
                     throw SafetensorsError.badEntry(file: path, tensor: name, problem: "__metadata__ must map strings to strings")
@@ -234,34 +235,55 @@ public struct SafetensorsFile: Sendable {
 }
 
 /// One value of the header object: a tensor description, or `__metadata__`.
-private enum HeaderEntry: Decodable {
+private enum HeaderEntry {
     case tensor(dtype: String?, shape: [Int]?, offsets: [Int]?)
+    case metadata([String: String])
 
-    /// Numbers are decoded as Double and accepted only when they are exact non-negative
-    /// integers: a fractional or negative value becomes nil (reported as a bad entry).
-    private static func integers(_ v: [Double]?) -> [Int]? {
+    /// Numbers are accepted only when they are exact non-negative integers (an integer literal,
+    /// or a literal such as 2.0 or 1e3 whose value is one); anything else is a bad entry.
+    private static func integers(_ v: JSONValue?, file: String, name: String, field: String) throws -> [Int]? {
         guard let v else { return nil }
+        guard case .array(let items) = v else {
+            throw SafetensorsError.badEntry(file: file, tensor: name, problem: "wrong JSON type: '\(field)' is \(v.typeName), expected an array")
+        }
         var out: [Int] = []
-        for d in v {
-            guard d >= 0, d <= 9.0e15, d.rounded() == d else { return [-1] }
+        for item in items {
+            guard case .number(let literal) = item else {
+                throw SafetensorsError.badEntry(file: file, tensor: name, problem: "wrong JSON type: '\(field)' holds \(item.typeName), expected numbers")
+            }
+            if let i = Int(literal), i >= 0 { out.append(i); continue }
+            guard let d = Double(literal), d >= 0, d <= 9.0e15, d.rounded() == d else {
+                throw SafetensorsError.badEntry(file: file, tensor: name, problem: "'\(field)' must hold non-negative integers")
+            }
             out.append(Int(d))
         }
         return out
     }
-    case metadata([String: String])
 
-    private enum Keys: String, CodingKey { case dtype, shape, data_offsets }
-
-    init(from decoder: Decoder) throws {
-        if let m = try? decoder.singleValueContainer().decode([String: String].self),
-           m["dtype"] == nil {
-            self = .metadata(m)
-            return
+    init(_ value: JSONValue, file: String, name: String) throws {
+        guard case .object(let members) = value else {
+            throw SafetensorsError.badEntry(file: file, tensor: name, problem: "wrong JSON type: \(value.typeName), expected an object")
         }
-        let c = try decoder.container(keyedBy: Keys.self)
-        self = .tensor(dtype: try c.decodeIfPresent(String.self, forKey: .dtype),
-                       shape: Self.integers(try c.decodeIfPresent([Double].self, forKey: .shape)),
-                       offsets: Self.integers(try c.decodeIfPresent([Double].self, forKey: .data_offsets)))
+        // __metadata__ (or any object of strings without a dtype): string to string.
+        if !members.contains(where: { $0.key == "dtype" }) {
+            var m: [String: String] = [:]
+            var allStrings = true
+            for member in members {
+                guard case .string(let s) = member.value else { allStrings = false; break }
+                m[member.key] = s
+            }
+            if allStrings { self = .metadata(m); return }
+        }
+        var dtype: String?
+        if let d = value["dtype"]?.value {
+            guard case .string(let s) = d else {
+                throw SafetensorsError.badEntry(file: file, tensor: name, problem: "wrong JSON type: 'dtype' is \(d.typeName), expected a string")
+            }
+            dtype = s
+        }
+        self = .tensor(dtype: dtype,
+                       shape: try Self.integers(value["shape"]?.value, file: file, name: name, field: "shape"),
+                       offsets: try Self.integers(value["data_offsets"]?.value, file: file, name: name, field: "data_offsets"))
     }
 }
 
@@ -275,12 +297,11 @@ public struct Checkpoint: Sendable {
 
     /// Opens `dir/model.safetensors`, or the shards listed in `dir/model.safetensors.index.json`.
     public init(directory dir: String) throws {
-        let single = (dir as NSString).appendingPathComponent("model.safetensors")
-        let indexPath = (dir as NSString).appendingPathComponent("model.safetensors.index.json")
-        let fm = FileManager.default
-        if fm.fileExists(atPath: single) {
+        let single = joinPath(dir, "model.safetensors")
+        let indexPath = joinPath(dir, "model.safetensors.index.json")
+        if Files.exists(single) {
             try self.init(files: [SafetensorsFile(path: single)])
-        } else if fm.fileExists(atPath: indexPath) {
+        } else if Files.exists(indexPath) {
             try self.init(indexPath: indexPath)
         } else {
             throw SafetensorsError.badIndex(file: dir, problem: "no model.safetensors or model.safetensors.index.json here; convert .bin/.pt checkpoints to safetensors first")
@@ -288,28 +309,28 @@ public struct Checkpoint: Sendable {
     }
 
     public init(indexPath: String) throws {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
-            throw SafetensorsError.badIndex(file: indexPath, problem: "cannot read: \(error.localizedDescription)")
+        let data: [UInt8]
+        do { data = try Files.readRegularFile(indexPath, limit: 256 << 20) } catch {
+            throw SafetensorsError.badIndex(file: indexPath, problem: "cannot read: \(error)")
         }
-        guard let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        guard let obj = try? HFJSON.parse(data), case .object = obj else {
             throw SafetensorsError.badIndex(file: indexPath, problem: "not a JSON object")
         }
-        guard let map = obj["weight_map"] as? [String: Any], !map.isEmpty else {
+        guard case .object(let map)? = obj["weight_map"], !map.isEmpty else {
             throw SafetensorsError.badIndex(file: indexPath, problem: "missing or empty 'weight_map'")
         }
-        let dir = (indexPath as NSString).deletingLastPathComponent
+        let dir = parentPath(indexPath)
         var shardNames: [String: String] = [:]
         for (tensor, f) in map {
-            guard let f = f as? String, !f.isEmpty, !f.contains("/"), f != "..", f != "." else {
+            guard let f = f.string, !f.isEmpty, !f.contains("/"), f != "..", f != "." else {
                 throw SafetensorsError.badIndex(file: indexPath, problem: "weight_map entry for '\(tensor)' must be a plain file name")
             }
             shardNames[tensor] = f
         }
         var shards: [String: SafetensorsFile] = [:]
         for f in Set(shardNames.values).sorted() {
-            let p = (dir as NSString).appendingPathComponent(f)
-            guard FileManager.default.fileExists(atPath: p) else {
+            let p = joinPath(dir, f)
+            guard Files.exists(p) else {
                 throw SafetensorsError.badIndex(file: indexPath, problem: "shard '\(f)' listed in weight_map does not exist")
             }
             shards[f] = try SafetensorsFile(path: p)

@@ -1,5 +1,3 @@
-import Foundation
-
 /// FP32 linear layer: weight [n][k] (PyTorch layout), bias [n].
 struct DenseF32: Sendable {
     let n: Int

@@ -45,6 +45,26 @@ extension FileDescriptor {
         if let failure { throw failure }
     }
 
+    /// One send of `bytes[offset...]` (no SIGPIPE on Linux): the count written, nil if a
+    /// non-blocking socket cannot take any now. EINTR is retried.
+    public func sendSome(_ bytes: [UInt8], from offset: Int, context: String = "") throws(IOError) -> Int? {
+        precondition(offset >= 0 && offset <= bytes.count)
+        var result: Result<Int?, IOError> = .success(0)
+        bytes.withUnsafeBytes { b in
+            guard let base = b.baseAddress, offset < b.count else { return }
+            while true {
+                let n = send(rawValue, base + offset, b.count - offset, sendFlags)
+                if n >= 0 { result = .success(n); return }
+                let e = currentErrno()
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK { result = .success(nil); return }
+                result = .failure(IOError("send", context, errno: Errno(rawValue: e)))
+                return
+            }
+        }
+        return try result.get()
+    }
+
     /// One read; 0 at end of file, nil if a non-blocking descriptor has nothing now. EINTR is retried.
     public func readSome(into buffer: UnsafeMutableRawBufferPointer, context: String = "") throws(IOError) -> Int? {
         while true {

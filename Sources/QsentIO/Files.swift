@@ -1,3 +1,4 @@
+import CQsentIO
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -55,6 +56,12 @@ public enum ProcessControl {
             }
         }
 
+        /// The signal a byte read from `signalPipe` stands for.
+        public init?(byte: UInt8) {
+            guard let s = Signal.allCases.first(where: { $0.number == Int32(byte) }) else { return nil }
+            self = s
+        }
+
         public var name: String {
             switch self {
             case .hangUp: return "SIGHUP"
@@ -65,9 +72,46 @@ public enum ProcessControl {
         }
     }
 
-    /// Sets the disposition to ignore (a dispatch signal source still sees the signal).
+    /// Sets the disposition to ignore.
     public static func ignore(_ s: Signal) {
         _ = signal(s.number, SIG_IGN)
+    }
+
+    /// Routes `signals` to a pipe: returns its read end, from which each delivered signal
+    /// can be read as one byte (see `Signal(byte:)`). Once per process.
+    public static func signalPipe(_ signals: [Signal]) throws(IOError) -> FileDescriptor {
+        let numbers = signals.map(\.number)
+        let fd = numbers.withUnsafeBufferPointer { cqsentio_signal_pipe($0.baseAddress, Int32($0.count)) }
+        if fd < 0 { throw IOError.last("sigaction", "signal pipe") }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// Returns free heap memory to the kernel (glibc `malloc_trim(0)`; a no-op elsewhere).
+    public static func releaseFreeMemory() {
+        _ = cqsentio_release_free_memory()
+    }
+
+    /// The value of an environment variable, nil if unset.
+    public static func environment(_ name: String) -> String? {
+        guard let p = getenv(name) else { return nil }
+        return String(cString: p)
+    }
+
+    /// Reads a small file whole (e.g. under /proc, whose size stat cannot tell); nil if it
+    /// cannot be read. Stops at `limit` bytes.
+    public static func readSmallFile(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { _ = close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 8192)
+        while out.count < limit {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if currentErrno() == EINTR { continue }; return nil }
+            if n == 0 { break }
+            out += chunk[0..<n]
+        }
+        return out
     }
 
     /// mlockall(MCL_CURRENT): keep every page mapped now resident.

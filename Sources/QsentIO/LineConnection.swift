@@ -53,6 +53,18 @@ public struct LineBuffer: Sendable {
         if buf.count - start > maxLineBytes { return .tooLong }
         return nil
     }
+
+    /// At end of input: the bytes after the last newline as a final line (or `.tooLong`), nil
+    /// if there are none. Call after `next()` returned nil.
+    public mutating func takeRest() -> Item? {
+        guard buf.count > start else { return nil }
+        let n = buf.count - start
+        let rest = Array(buf[start...])
+        buf.removeAll()
+        start = 0
+        scanned = 0
+        return n > maxLineBytes ? .tooLong : .line(rest)
+    }
 }
 
 /// A blocking line-oriented connection to a Unix socket (the client's and the tests' side of

@@ -94,25 +94,24 @@ public struct JSONParser {
         if let bad = UTF8Validation.firstInvalidOffset(bytes) {
             throw JSONParseError(kind: .invalidUTF8, offset: bad, message: "invalid UTF-8")
         }
-        return try bytes.withUnsafeBufferPointer { buf in
-            var p = JSONParser(buf: buf, maxDepth: maxDepth)
-            p.skipWhitespace()
-            let v = try p.parseValue(depth: 0)
-            p.skipWhitespace()
-            if p.pos != buf.count { throw p.error("unexpected data after the JSON value") }
-            return v
-        }
+        var p = JSONParser(buf: bytes, maxDepth: maxDepth)
+        p.skipWhitespace()
+        let v = try p.parseValue(depth: 0)
+        p.skipWhitespace()
+        if p.pos != bytes.count { throw p.error("unexpected data after the JSON value") }
+        return v
     }
 
     public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws -> JSONValue {
         try parse(bytes: Array(text.utf8), maxDepth: maxDepth)
     }
 
-    private let buf: UnsafeBufferPointer<UInt8>
+    /// The input (held, not copied); indexed with bounds checks, no unsafe pointers.
+    private let buf: [UInt8]
     private let maxDepth: Int
     private var pos = 0
 
-    private init(buf: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+    private init(buf: [UInt8], maxDepth: Int) {
         self.buf = buf
         self.maxDepth = maxDepth
     }
@@ -132,11 +131,12 @@ public struct JSONParser {
 
     private func peek() -> UInt8? { pos < buf.count ? buf[pos] : nil }
 
-    private mutating func expectLiteral(_ lit: StaticString) throws {
-        let n = lit.utf8CodeUnitCount
+    private static let trueBytes = Array("true".utf8), falseBytes = Array("false".utf8), nullBytes = Array("null".utf8)
+
+    private mutating func expectLiteral(_ lit: [UInt8]) throws {
+        let n = lit.count
         guard buf.count - pos >= n else { throw error("invalid literal") }
-        let p = lit.utf8Start
-        for k in 0..<n where buf[pos + k] != p[k] { throw error("invalid literal") }
+        for k in 0..<n where buf[pos + k] != lit[k] { throw error("invalid literal") }
         pos += n
     }
 
@@ -149,9 +149,9 @@ public struct JSONParser {
             return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""):
             return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "t"): try expectLiteral(Self.trueBytes); return .bool(true)
+        case UInt8(ascii: "f"): try expectLiteral(Self.falseBytes); return .bool(false)
+        case UInt8(ascii: "n"): try expectLiteral(Self.nullBytes); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return .number(try parseNumber())
         default:
@@ -180,7 +180,7 @@ public struct JSONParser {
             skipWhitespace()
             let start = pos
             let value = try parseValue(depth: depth)
-            let raw = String(decoding: UnsafeBufferPointer(rebasing: buf[start..<pos]), as: UTF8.self)
+            let raw = String(decoding: buf[start..<pos], as: UTF8.self)
             members.append(JSONMember(key: key, value: value, raw: raw))
             skipWhitespace()
             guard let c = peek() else { throw error("unterminated object") }
@@ -228,7 +228,7 @@ public struct JSONParser {
             guard let n = peek(), isDigit(n) else { throw error("invalid number: digit expected in exponent") }
             while let n = peek(), isDigit(n) { pos += 1 }
         }
-        return String(decoding: UnsafeBufferPointer(rebasing: buf[start..<pos]), as: UTF8.self)
+        return String(decoding: buf[start..<pos], as: UTF8.self)
     }
 
     private func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
@@ -259,13 +259,13 @@ public struct JSONParser {
             guard pos < buf.count else { throw error("unterminated string") }
             let c = buf[pos]
             if c == UInt8(ascii: "\"") {
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart..<pos]))
+                out.append(contentsOf: buf[runStart..<pos])
                 pos += 1
                 return String(decoding: out, as: UTF8.self)
             }
             if c < 0x20 { throw error("unescaped control character in string") }
             if c != UInt8(ascii: "\\") { pos += 1; continue }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart..<pos]))
+            out.append(contentsOf: buf[runStart..<pos])
             pos += 1
             guard pos < buf.count else { throw error("unterminated escape") }
             let e = buf[pos]

@@ -5,6 +5,7 @@ public enum ProtocolKey {
     static let text = "text"
     static let texts = "texts"
     static let op = "op"
+    static let deadlineMs = "deadline_ms"
     static let ok = "ok"
     static let error = "error"
     static let code = "code"
@@ -42,6 +43,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case reloadFailed = "reload_failed"
     /// The daemon is stopping and no longer accepts this request.
     case shuttingDown = "shutting_down"
+    /// A text was not started within the request's `deadline_ms`; nothing was computed for it.
+    case deadlineExceeded = "deadline_exceeded"
 }
 
 /// An error answer: `{"id":…,"error":{"code":"…","message":"…"}}`.
@@ -78,10 +81,17 @@ public struct Request: Equatable, Sendable {
     /// The `id` value's raw JSON text, echoed verbatim; nil if absent.
     public var idJSON: String?
     public var body: Body
+    /// `deadline_ms`: milliseconds after the daemon read the line by which each text must have
+    /// started inference, else it is answered `deadline_exceeded`; nil for no deadline.
+    public var deadlineMs: Int?
 
-    public init(idJSON: String?, body: Body) {
+    /// The largest `deadline_ms` accepted (one day).
+    public static let maxDeadlineMs = 86_400_000
+
+    public init(idJSON: String?, body: Body, deadlineMs: Int? = nil) {
         self.idJSON = idJSON
         self.body = body
+        self.deadlineMs = deadlineMs
     }
 
     /// The request as one line (without the newline): the id first, then the body.
@@ -92,6 +102,7 @@ public struct Request: Equatable, Sendable {
             case .batch(let ts): w.key(ProtocolKey.texts); w.stringArray(ts)
             case .op(let o): w.key(ProtocolKey.op); w.string(o.rawValue)
             }
+            if let d = deadlineMs { w.key(ProtocolKey.deadlineMs); w.number(d) }
         }
     }
 
@@ -116,6 +127,16 @@ public struct Request: Equatable, Sendable {
         let op = value[ProtocolKey.op]
         let text = value[ProtocolKey.text]
         let texts = value[ProtocolKey.texts]
+        var deadlineMs: Int?
+        if let d = value[ProtocolKey.deadlineMs] {
+            guard case .number(let n) = d.value else {
+                throw ProtocolError(.wrongType, "\"deadline_ms\" must be a number of milliseconds, got \(d.value.typeName)", idJSON: id)
+            }
+            guard let ms = Int(n), ms >= 0, ms <= maxDeadlineMs else {
+                throw ProtocolError(.invalidRequest, "\"deadline_ms\" must be an integer from 0 to \(maxDeadlineMs), got \(n)", idJSON: id)
+            }
+            deadlineMs = ms
+        }
 
         if let op {
             guard case .string(let name) = op.value else {
@@ -127,6 +148,9 @@ public struct Request: Equatable, Sendable {
             if text != nil || texts != nil {
                 throw ProtocolError(.invalidRequest, "\"op\" cannot be combined with \"text\" or \"texts\"", idJSON: id)
             }
+            if deadlineMs != nil {
+                throw ProtocolError(.invalidRequest, "\"deadline_ms\" applies to \"text\" and \"texts\" requests, not to \"op\"", idJSON: id)
+            }
             return Request(idJSON: id, body: .op(o))
         }
         if text != nil && texts != nil {
@@ -136,7 +160,7 @@ public struct Request: Equatable, Sendable {
             guard case .string(let s) = text.value else {
                 throw ProtocolError(.wrongType, "\"text\" must be a string, got \(text.value.typeName)", idJSON: id)
             }
-            return Request(idJSON: id, body: .classify(s))
+            return Request(idJSON: id, body: .classify(s), deadlineMs: deadlineMs)
         }
         if let texts {
             guard case .array(let items) = texts.value else {
@@ -153,7 +177,7 @@ public struct Request: Equatable, Sendable {
                 }
                 out.append(s)
             }
-            return Request(idJSON: id, body: .batch(out))
+            return Request(idJSON: id, body: .batch(out), deadlineMs: deadlineMs)
         }
         throw ProtocolError(.missingField, "request needs \"text\", \"texts\" or \"op\"", idJSON: id)
     }

@@ -1,4 +1,3 @@
-import Foundation
 import QsentIO
 import QsentProtocol
 import SystemPackage
@@ -6,7 +5,8 @@ import SystemPackage
 extension Server {
     /// Accepts connections until shutdown begins; checks idle exit between polls.
     func acceptLoop(_ listener: Listener) {
-        let idleNs = UInt64(config.idleExit * 1e9)
+        let idleNs = DaemonConfig.nanos(config.idleExit)
+        var trim = MemoryTrim()
         stateLock.lock()
         idleSince = Clock.monotonicNanos()  // the idle clock starts once we serve, not at process start
         stateLock.unlock()
@@ -21,6 +21,7 @@ extension Server {
             stateLock.unlock()
             let watched: [(FileDescriptor, Poll.Events)] = [(listener.fd, .readable), (wakeFD, .readable)]
             let listenerReady = (try? Poll.wait(watched, timeoutMs: 200))?.first.map { !$0.isEmpty } ?? false
+            trim.tick(activity: stats.activity, queueDepth: queue.depth)
             if !listenerReady {
                 // Idle exit only when nobody is connected and nobody is waiting to connect.
                 stateLock.lock()
@@ -35,15 +36,13 @@ extension Server {
             do {
                 guard let cfd = try UnixSocket.accept(listener.fd, context: listener.describe) else { continue }
                 admit(cfd)
-            } catch let error as IOError {
+            } catch {
                 if error.errno == .connectionAbort { continue }
                 logger.error("\(error)")
                 let outOfResources: [Errno] = [.tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory]
                 if outOfResources.contains(error.errno) {
                     Clock.sleep(milliseconds: 100)
                 }
-            } catch {
-                logger.error("\(error)")
             }
         }
     }
@@ -92,7 +91,13 @@ extension Server {
         stateLock.unlock()
         stats.connectionOpened()
         logger.info("connection", metadata: ["conn": "\(id)", "peer": "\(peer)"])
-        conn.start()
+        do {
+            try conn.start()
+        } catch {
+            logger.error("connection refused: \(error)", metadata: ["peer": "\(peer)"])
+            cfd.closeQuietly()
+            connectionClosed(conn)
+        }
     }
 
     /// Sends one error line and closes, without blocking the accept loop for long.
@@ -103,6 +108,32 @@ extension Server {
         try? fd.setNonBlocking()
         try? fd.writeAll(line, timeoutMs: 100)
         // Linger briefly so the client reads the error rather than a reset.
-        Thread.detachNewThread { fd.closeAfterLinger(lingerMs: 500, pollMs: 50) }
+        do {
+            try OSThread.spawn(name: "qsentd-reject", stackSize: 256 << 10) { fd.closeAfterLinger(lingerMs: 500, pollMs: 50) }.detach()
+        } catch {
+            fd.closeQuietly()
+        }
+    }
+}
+
+/// Gives freed heap pages back to the kernel once a burst is over: after one second without new
+/// requests or connections and with nothing queued, if anything happened since the last trim.
+/// (glibc keeps freed memory in its arenas; one burst of 1 MB lines would otherwise hold
+/// hundreds of MB for good.)
+struct MemoryTrim {
+    private var lastActivity = -1
+    private var quietSince: UInt64 = 0
+    private var trimmedAt = -1
+
+    mutating func tick(activity: Int, queueDepth: Int, now: UInt64 = Clock.monotonicNanos()) {
+        if activity != lastActivity || queueDepth > 0 {
+            lastActivity = activity
+            quietSince = now
+            return
+        }
+        if trimmedAt != activity && now - quietSince >= 1_000_000_000 {
+            ProcessControl.releaseFreeMemory()
+            trimmedAt = activity
+        }
     }
 }

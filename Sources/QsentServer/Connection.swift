@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import QsentCore
 import QsentIO
@@ -8,17 +7,25 @@ import SystemPackage
 /// One client connection: a reader thread (parses lines, queues work, answers cheap requests
 /// at once) and a writer thread (writes answers strictly in request order as they complete).
 ///
+/// Bounds (docs/DAEMON.md "Resource bounds"): at most `--max-pipeline` unanswered requests and
+/// `--max-pipeline-bytes` bytes of unanswered requests plus unwritten answers (one request is
+/// always admitted); past either the reader stops reading (back-pressure). The socket is
+/// non-blocking: a write that makes no progress for `--io-timeout` (2 s once the daemon is
+/// stopping) closes the connection and drops its queued texts.
+///
 /// `@unchecked Sendable`: the slots and every mutable field below `cond` are guarded by
-/// `cond` (an NSCondition, shared by the reader, the writer and the inference worker).
+/// `cond` (shared by the reader, the writer and the inference worker).
 final class Connection: @unchecked Sendable {
     let id: Int
     let fd: FileDescriptor
     let peer: String
     private unowned let server: Server
     private let logger: Logger
-    private let cond = NSCondition()
+    private let cond = ConditionLock()
     private var slots: [Slot] = []
     private var slotHead = 0
+    /// Bytes held by the slots not yet handed to the writer (`Slot.cost`).
+    private var pendingBytes = 0
     private var readerDone = false
     private var writerDead = false
     private var partsLeft = 2
@@ -26,6 +33,9 @@ final class Connection: @unchecked Sendable {
     /// before closing so the client reads our error line instead of a reset.
     private var lingerOnClose = false
     private var lastWriteProgress = Clock.monotonicNanos()
+
+    /// How long a write may make no progress once the daemon is stopping.
+    static let drainWriteGraceNanos: UInt64 = 2_000_000_000
 
     init(id: Int, fd: FileDescriptor, peer: String, server: Server, logger: Logger) {
         self.id = id
@@ -37,30 +47,40 @@ final class Connection: @unchecked Sendable {
         self.logger = l
     }
 
-    func start() {
-        let r = Thread { [self] in readerLoop() }
-        r.name = "qsentd-read-\(id)"
-        r.stackSize = 1 << 20
-        let w = Thread { [self] in writerLoop() }
-        w.name = "qsentd-write-\(id)"
-        w.stackSize = 1 << 20
-        r.start()
-        w.start()
+    /// Starts the reader and the writer. If no thread can be started the caller closes `fd`;
+    /// if only the reader starts, the connection ends as if its writer had failed.
+    func start() throws(IOError) {
+        try fd.setNonBlocking()
+        let r = try OSThread.spawn(name: "qsentd-rd-\(id)") { [self] in readerLoop() }
+        r.detach()
+        do {
+            let w = try OSThread.spawn(name: "qsentd-wr-\(id)") { [self] in writerLoop() }
+            w.detach()
+        } catch {
+            logger.error("cannot start the writer thread: \(error)")
+            cond.withLock { writerDead = true; cond.broadcast() }
+            finishPart()
+        }
     }
 
     // MARK: slots
 
     private var pending: Int { slots.count - slotHead }
 
-    /// Appends a slot in request order. Blocks while `maxPipeline` answers are outstanding
-    /// (back-pressure: we stop reading from a client that does not read its answers), unless
-    /// the daemon is draining.
+    /// Appends a slot in request order. Blocks while `maxPipeline` answers or
+    /// `maxPipelineBytes` bytes are outstanding (back-pressure: we stop reading from a client
+    /// that does not read its answers), unless nothing is outstanding or the daemon is draining.
     private func append(_ slot: Slot, allowOverLimit: Bool = false) {
+        let maxLines = server.config.maxPipeline, maxBytes = server.config.maxPipelineBytes
         cond.lock()
-        while !allowOverLimit && pending >= server.config.maxPipeline && !writerDead && !server.isDraining {
-            _ = cond.wait(until: Date(timeIntervalSinceNow: 0.25))
+        while !allowOverLimit && pending > 0 && (pending >= maxLines || pendingBytes + slot.cost > maxBytes)
+            && !writerDead && !server.isDraining {
+            cond.wait(untilMonotonicNanos: Clock.monotonicNanos() + 250_000_000)
         }
-        slots.append(slot)
+        if !writerDead {
+            slots.append(slot)
+            pendingBytes += slot.cost
+        }
         cond.broadcast()
         cond.unlock()
     }
@@ -70,57 +90,60 @@ final class Connection: @unchecked Sendable {
         append(Slot(line: line, idJSON: idJSON), allowOverLimit: allowOverLimit)
     }
 
-    /// Called by the inference worker for each finished text.
-    func fill(_ slot: Slot, index: Int, result: Result<ClassificationResult, Error>) {
+    /// Called by the inference worker for each finished (or expired) text.
+    func fill(_ slot: Slot, index: Int, result: Result<ClassificationResult, TextFailure>) {
         cond.lock()
         switch result {
         case .success(let c): slot.results[index] = c
-        case .failure(let e): if slot.failure == nil { slot.failure = slot.isBatch ? "texts[\(index)]: \(e)" : "\(e)" }
+        case .failure(let e):
+            if slot.failure == nil {
+                slot.failure = slot.isBatch ? TextFailure(code: e.code, message: "texts[\(index)]: \(e.message)") : e
+            }
         }
         slot.remaining -= 1
         var done = false
         if slot.remaining == 0 {
             done = true
+            let line: String
             if let f = slot.failure {
-                slot.line = ProtocolError(.inferenceFailed, "inference failed: \(f)", idJSON: slot.idJSON).line
+                let what = f.code == .inferenceFailed ? "inference failed: " : ""
+                line = ProtocolError(f.code, what + f.message, idJSON: slot.idJSON).line
             } else if slot.isBatch {
-                slot.line = BatchAnswer.line(slot.results.map { $0! }, idJSON: slot.idJSON)
+                line = BatchAnswer.line(slot.results.map { $0! }, idJSON: slot.idJSON)
             } else {
-                slot.line = slot.results[0]!.line(idJSON: slot.idJSON)
+                line = slot.results[0]!.line(idJSON: slot.idJSON)
             }
+            slot.line = line
+            let cost = line.utf8.count + 1
+            if !writerDead { pendingBytes += cost - slot.cost }
+            slot.cost = cost
             cond.broadcast()
         }
         cond.unlock()
         if done {
-            if slot.failure != nil { server.stats.error() }
-            let ms = Double(Clock.monotonicNanos() - slot.start) / 1e6
-            server.stats.classified(texts: slot.results.count, latencyMs: ms)
+            if slot.failure != nil {
+                server.stats.error()
+            } else {
+                let ms = Double(Clock.monotonicNanos() - slot.start) / 1e6
+                server.stats.classified(texts: slot.results.count, latencyMs: ms)
+            }
         }
     }
 
     // MARK: reader
 
     private func readerLoop() {
-        var lines = LineBuffer(maxLineBytes: server.config.maxLineBytes)
+        let config = server.config
+        var lines = LineBuffer(maxLineBytes: config.maxLineBytes)
         var chunk = [UInt8](repeating: 0, count: 65536)
         var lastRead = Clock.monotonicNanos()
-        let idleNs = UInt64(server.config.idleTimeout * 1e9)
-        let ioNs = UInt64(server.config.ioTimeout * 1e9)
+        let idleNs = DaemonConfig.nanos(config.idleTimeout)
+        let ioNs = DaemonConfig.nanos(config.ioTimeout)
         var stopReason = "client closed"
         reading: while true {
             // Answer every complete line we hold.
             while let item = lines.next() {
-                switch item {
-                case .tooLong:
-                    appendAnswer(ProtocolError(.lineTooLong, "request line longer than \(server.config.maxLineBytes) bytes (--max-line-bytes); closing the connection").line,
-                                 idJSON: nil, isError: true, allowOverLimit: true)
-                    server.stats.request()
-                    stopReason = "line too long"
-                    markLinger()
-                    break reading
-                case .line(let l):
-                    handle(line: l)
-                }
+                guard handle(item, &stopReason) else { break reading }
             }
             if isWriterDead { stopReason = "write failed"; break }
             if server.isDraining {
@@ -139,14 +162,14 @@ final class Connection: @unchecked Sendable {
                 // Timeouts.
                 let now = Clock.monotonicNanos()
                 if lines.pendingBytes > 0 && ioNs > 0 && now - lastRead > ioNs {
-                    appendAnswer(ProtocolError(.timeout, "partial request line stalled for \(Int(server.config.ioTimeout)) s (--io-timeout); closing").line,
+                    appendAnswer(ProtocolError(.timeout, "partial request line stalled for \(config.ioTimeout) s (--io-timeout); closing").line,
                                  idJSON: nil, isError: true, allowOverLimit: true)
                     stopReason = "io timeout"
                     markLinger()
                     break
                 }
                 if lines.pendingBytes == 0 && idleNs > 0 && now - lastRead > idleNs && isIdle(now: now, idleNs: idleNs) {
-                    appendAnswer(ProtocolError(.timeout, "connection idle for \(Int(server.config.idleTimeout)) s (--idle-timeout); closing").line,
+                    appendAnswer(ProtocolError(.timeout, "connection idle for \(config.idleTimeout) s (--idle-timeout); closing").line,
                                  idJSON: nil, isError: false, allowOverLimit: true)
                     stopReason = "idle timeout"
                     break
@@ -161,39 +184,63 @@ final class Connection: @unchecked Sendable {
                 stopReason = "\(error)"
                 break
             }
-            if n == 0 { break }
+            if n == 0 {
+                // End of input: a last line without "\n" is still a request.
+                if let rest = lines.takeRest() { _ = handle(rest, &stopReason) }
+                break
+            }
             lastRead = Clock.monotonicNanos()
             lines.append(chunk, count: n)
         }
         logger.debug("reader done", metadata: ["reason": "\(stopReason)"])
-        cond.lock()
-        readerDone = true
-        cond.broadcast()
-        cond.unlock()
+        cond.withLock {
+            readerDone = true
+            cond.broadcast()
+        }
         finishPart()
     }
 
-    private func drainRemaining(_ lines: inout LineBuffer, _ chunk: inout [UInt8]) {
-        try? fd.setNonBlocking()
-        while let n = try? fd.readSome(into: &chunk, context: peer), n > 0 {
-            lines.append(chunk, count: n)
-        }
-        try? fd.setNonBlocking(false)
-        while let item = lines.next() {
-            guard case .line(let l) = item else { break }
-            handle(line: l, draining: true)
+    /// Answers one framed line; false if the connection must stop reading.
+    private func handle(_ item: LineBuffer.Item, _ stopReason: inout String, draining: Bool = false) -> Bool {
+        switch item {
+        case .tooLong:
+            appendAnswer(ProtocolError(.lineTooLong, "request line longer than \(server.config.maxLineBytes) bytes (--max-line-bytes); closing the connection").line,
+                         idJSON: nil, isError: true, allowOverLimit: true)
+            server.stats.request()
+            stopReason = "line too long"
+            markLinger()
+            return false
+        case .line(let l):
+            handle(line: l, draining: draining)
+            return true
         }
     }
 
-    private var isWriterDead: Bool { cond.lock(); defer { cond.unlock() }; return writerDead }
+    /// While stopping: answers what the client had already sent, reading at most one
+    /// pipeline's worth of bytes more (a client that keeps sending cannot hold the shutdown).
+    private func drainRemaining(_ lines: inout LineBuffer, _ chunk: inout [UInt8]) {
+        var budget = server.config.maxPipelineBytes + server.config.maxLineBytes
+        var eof = false
+        while budget > 0, let n = try? fd.readSome(into: &chunk, context: peer) {
+            if n == 0 { eof = true; break }
+            lines.append(chunk, count: n)
+            budget -= n
+        }
+        var reason = ""
+        while let item = lines.next() {
+            guard handle(item, &reason, draining: true) else { return }
+        }
+        if eof, let rest = lines.takeRest() { _ = handle(rest, &reason, draining: true) }
+    }
+
+    private var isWriterDead: Bool { cond.withLock { writerDead } }
 
     private func isIdle(now: UInt64, idleNs: UInt64) -> Bool {
-        cond.lock(); defer { cond.unlock() }
-        return pending == 0 && now - lastWriteProgress > idleNs
+        cond.withLock { pending == 0 && now - lastWriteProgress > idleNs }
     }
 
     private func markLinger() {
-        cond.lock(); lingerOnClose = true; cond.unlock()
+        cond.withLock { lingerOnClose = true }
     }
 
     private func handle(line: [UInt8], draining: Bool = false) {
@@ -228,39 +275,45 @@ final class Connection: @unchecked Sendable {
                              idJSON: req.idJSON, isError: true)
             }
         case .classify(let text):
-            enqueue([text], idJSON: req.idJSON, isBatch: false, start: start, draining: draining)
+            enqueue([text], req, isBatch: false, start: start, requestBytes: line.count, draining: draining)
         case .batch(let texts):
             if texts.isEmpty {
                 appendAnswer(BatchAnswer.line([], idJSON: req.idJSON), idJSON: req.idJSON, isError: false, allowOverLimit: draining)
             } else {
-                enqueue(texts, idJSON: req.idJSON, isBatch: true, start: start, draining: draining)
+                enqueue(texts, req, isBatch: true, start: start, requestBytes: line.count, draining: draining)
             }
         }
     }
 
-    private func enqueue(_ texts: [String], idJSON: String?, isBatch: Bool, start: UInt64, draining: Bool) {
-        let slot = Slot(idJSON: idJSON, count: texts.count, isBatch: isBatch, start: start)
+    private func enqueue(_ texts: [String], _ req: Request, isBatch: Bool, start: UInt64, requestBytes: Int, draining: Bool) {
+        let slot = Slot(idJSON: req.idJSON, count: texts.count, isBatch: isBatch, start: start, requestBytes: requestBytes,
+                        deadlineMs: req.deadlineMs)
+        let deadline = req.deadlineMs.map { start + UInt64($0) * 1_000_000 }
         let engine = server.currentEngine
         let items = texts.enumerated().map { i, t in
             WorkItem(text: t, encoding: engine.encode(t), encodedBy: ObjectIdentifier(engine), bytes: t.utf8.count,
-                     slot: slot, index: i, connection: self)
+                     slot: slot, index: i, connection: self, deadline: deadline)
         }
         // Reserve the slot first so order holds, then queue; on overflow turn it into `busy`.
         append(slot, allowOverLimit: draining)
+        if isWriterDead { return }
         if !server.queue.tryPush(items) {
             server.stats.error()
-            cond.lock()
-            slot.remaining = 0
-            slot.line = ProtocolError(.busy, "inference queue full (\(server.config.maxQueue) texts, --max-queue); retry later", idJSON: idJSON).line
-            cond.broadcast()
-            cond.unlock()
+            cond.withLock {
+                slot.remaining = 0
+                let line = ProtocolError(.busy, "inference queue full (\(server.config.maxQueue) texts, --max-queue); retry later", idJSON: req.idJSON).line
+                slot.line = line
+                let cost = line.utf8.count + 1
+                if !writerDead { pendingBytes += cost - slot.cost }
+                slot.cost = cost
+                cond.broadcast()
+            }
         }
     }
 
     // MARK: writer
 
     private func writerLoop() {
-        let ioMs = server.config.ioTimeout > 0 ? Int32(min(server.config.ioTimeout * 1000, 2e9)) : -1
         var buffer: [UInt8] = []
         while true {
             cond.lock()
@@ -271,10 +324,11 @@ final class Connection: @unchecked Sendable {
                 cond.unlock()
                 break
             }
-            buffer.removeAll(keepingCapacity: true)
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
             while slotHead < slots.count, let l = slots[slotHead].line {
                 buffer.append(contentsOf: l.utf8)
                 buffer.append(0x0A)
+                pendingBytes -= slots[slotHead].cost
                 slotHead += 1
             }
             if slotHead > 256 && slotHead * 2 > slots.count {
@@ -283,23 +337,54 @@ final class Connection: @unchecked Sendable {
             }
             cond.broadcast()
             cond.unlock()
-            do {
-                try fd.writeAll(buffer, timeoutMs: ioMs, context: peer)
-                cond.lock(); lastWriteProgress = Clock.monotonicNanos(); cond.unlock()
-            } catch {
-                logger.info("dropping client: \(error)")
-                cond.lock()
-                writerDead = true
-                // Nobody will read the rest; drop it so the reader never blocks on back-pressure.
-                slots.removeAll()
-                slotHead = 0
-                cond.broadcast()
-                cond.unlock()
+            if let failure = write(buffer) {
+                logger.info("dropping client: \(failure)")
+                cond.withLock {
+                    writerDead = true
+                    // Nobody will read the rest; drop it so the reader never blocks on back-pressure.
+                    slots.removeAll()
+                    slotHead = 0
+                    pendingBytes = 0
+                    cond.broadcast()
+                }
+                // Its queued texts would cost compute for nobody.
+                server.queue.remove(client: id)
                 fd.shutdown(.read)
                 break
             }
         }
+        buffer = []
         finishPart()
+    }
+
+    /// Writes all of `bytes`; nil when done, else why the connection must be dropped. Fails when
+    /// no byte could be written for `--io-timeout` (or 2 s once the daemon is stopping).
+    private func write(_ bytes: [UInt8]) -> String? {
+        let ioNs = DaemonConfig.nanos(server.config.ioTimeout)
+        var offset = 0
+        var lastProgress = Clock.monotonicNanos()
+        while offset < bytes.count {
+            let sent: Int?
+            do { sent = try fd.sendSome(bytes, from: offset, context: peer) } catch { return "\(error)" }
+            if let sent, sent > 0 {
+                offset += sent
+                lastProgress = Clock.monotonicNanos()
+                cond.withLock { lastWriteProgress = lastProgress }
+                continue
+            }
+            let now = Clock.monotonicNanos()
+            var deadline = ioNs > 0 ? lastProgress + ioNs : UInt64.max
+            var why = "answers not read for \(server.config.ioTimeout) s (--io-timeout)"
+            if let stop = server.drainStartedAt {
+                let d = max(lastProgress, stop) + Self.drainWriteGraceNanos
+                if d < deadline { deadline = d; why = "answers not read for 2 s while the daemon stops" }
+            }
+            if now >= deadline { return why }
+            // Short ticks: notice the start of a shutdown.
+            let ms = min((deadline - now) / 1_000_000 + 1, 250)
+            do { _ = try Poll.wait(fd, for: .writable, timeoutMs: Int32(ms)) } catch { return "\(error)" }
+        }
+        return nil
     }
 
     private func finishPart() {
@@ -309,6 +394,7 @@ final class Connection: @unchecked Sendable {
         let linger = lingerOnClose
         cond.unlock()
         guard last else { return }
+        server.queue.remove(client: id)
         if linger {
             // Let the client read our final error: stop writing, discard its input briefly.
             fd.closeAfterLinger(lingerMs: 1000, pollMs: 100)

@@ -1,6 +1,7 @@
-import Foundation
 import Logging
 import QsentIO
+import Synchronization
+import SystemPackage
 
 /// One line per event on stderr. Under journald (JOURNAL_STREAM set) each line starts with a
 /// syslog priority prefix `<N>` that journald turns into the entry's priority and the
@@ -11,13 +12,21 @@ public struct StderrLineHandler: LogHandler {
     public var logLevel: Logger.Level
     let label: String
     let journald: Bool
-    private let lock: NSLock
+    /// One line at a time on stderr, shared by every handler.
+    private let sink: Sink
 
-    init(label: String, level: Logger.Level, journald: Bool, lock: NSLock) {
+    final class Sink: Sendable {
+        private let mutex = Mutex(())
+        func write(_ line: String) {
+            mutex.withLock { _ in _ = try? FileDescriptor.standardError.writeAll(line.utf8) }
+        }
+    }
+
+    init(label: String, level: Logger.Level, journald: Bool, sink: Sink) {
         self.label = label
         self.logLevel = level
         self.journald = journald
-        self.lock = lock
+        self.sink = sink
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -40,9 +49,7 @@ public struct StderrLineHandler: LogHandler {
             line += " \(key)=" + Self.quoteIfNeeded(Self.oneLine("\(all[key]!)"))
         }
         line += "\n"
-        lock.lock()
-        FileHandle.standardError.write(line.data(using: .utf8)!)
-        lock.unlock()
+        sink.write(line)
     }
 
     static func syslogPriority(_ l: Logger.Level) -> Int {
@@ -57,22 +64,36 @@ public struct StderrLineHandler: LogHandler {
     }
 
     static func oneLine(_ s: String) -> String {
-        s.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r")
+        guard s.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\r" }) else { return s }
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            switch u {
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            default: out.append(u)
+            }
+        }
+        return String(out)
     }
 
     static func quoteIfNeeded(_ s: String) -> String {
-        if s.isEmpty || s.contains(" ") || s.contains("\"") || s.contains("=") {
-            return "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        guard s.isEmpty || s.unicodeScalars.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return s }
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        for u in s.unicodeScalars {
+            if u == "\\" || u == "\"" { out.append("\\") }
+            out.append(u)
         }
-        return s
+        out.append("\"")
+        return String(out)
     }
 
     /// Routes every Logger to stderr at `level`.
     public static func bootstrap(level: Logger.Level) {
-        let journald = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil
-        let lock = NSLock()
+        let journald = ProcessControl.environment("JOURNAL_STREAM") != nil
+        let sink = Sink()
         LoggingSystem.bootstrap { label in
-            StderrLineHandler(label: label, level: level, journald: journald, lock: lock)
+            StderrLineHandler(label: label, level: level, journald: journald, sink: sink)
         }
     }
 }

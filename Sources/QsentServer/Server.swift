@@ -1,5 +1,3 @@
-import Dispatch
-import Foundation
 import Logging
 import QsentCore
 import QsentIO
@@ -12,7 +10,8 @@ import SystemPackage
 ///
 /// `@unchecked Sendable`: the mutable state below `stateLock` is guarded by it; `reload` is
 /// serialized by `reloadLock`; everything else is immutable after `init`, or set in `run()`
-/// before the threads that read it start.
+/// before the threads that read it start. (Both locks are QsentIO's pthread `ConditionLock`,
+/// used as plain mutexes: `lock()`/`unlock()` as Reload.swift calls them.)
 public final class Server: @unchecked Sendable {
     let config: DaemonConfig
     let logger: Logger
@@ -23,10 +22,12 @@ public final class Server: @unchecked Sendable {
     let wakeFD: FileDescriptor
     private let wakeWriteFD: FileDescriptor
 
-    let stateLock = NSLock()
+    let stateLock = ConditionLock()
     /// Set in `run()` before any thread that reads it starts; swapped by `reload`.
     var engine: Engine!
     var draining = false
+    /// When the shutdown began (monotonic ns).
+    var drainStart: UInt64?
     var shutdownReason = ""
     var connections: [Int: Connection] = [:]
     var nextConnID = 1
@@ -34,17 +35,17 @@ public final class Server: @unchecked Sendable {
     /// Last time the accept loop (or the shutdown wait) was alive, for the watchdog.
     var heartbeat = Clock.monotonicNanos()
 
-    let reloadLock = NSLock()
+    let reloadLock = ConditionLock()
     /// What the model file looked like when last read, and its problem if any (ModelWatch.swift).
     let modelWatch = ModelWatch()
-    var signalSources: [DispatchSourceSignal] = []
-    let signalQueue = DispatchQueue(label: "qsentd.signals")
-    let workerDone = DispatchSemaphore(value: 0)
 
     public init(config: DaemonConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        self.queue = Scheduler(capacity: config.maxQueue, capacityBytes: config.maxQueueBytes)
+        self.queue = Scheduler(capacity: config.maxQueue, capacityBytes: config.maxQueueBytes,
+                               policy: BatchPolicy(maxTexts: config.maxBatch, maxTokens: config.maxBatchTokens,
+                                                   targetNanos: DaemonConfig.batchTargetNanos,
+                                                   minTokens: 512, quantum: 512))
         let fds: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
         do { fds = try FileDescriptor.pipe() } catch { throw IOError("pipe", "wake pipe", errno: (error as? Errno) ?? .ioError) }
         try fds.readEnd.setCloseOnExec()
@@ -54,9 +55,16 @@ public final class Server: @unchecked Sendable {
         ProcessControl.ignore(.brokenPipe)
     }
 
-    var isDraining: Bool { stateLock.lock(); defer { stateLock.unlock() }; return draining }
+    var isDraining: Bool { stateLock.withLock { draining } }
 
-    var currentEngine: Engine { stateLock.lock(); defer { stateLock.unlock() }; return engine }
+    /// When the shutdown began; nil while serving.
+    var drainStartedAt: UInt64? { stateLock.withLock { drainStart } }
+
+    /// How long the shutdown waits for connections to finish before it gives up on them (and
+    /// answers the texts still queued `shutting_down`).
+    static let drainDeadlineNanos: UInt64 = 8_000_000_000
+
+    var currentEngine: Engine { stateLock.withLock { engine } }
 
     /// Loads and verifies (Engine init verifies) a model, then runs one warm-up inference.
     static func loadEngine(config: DaemonConfig, logger: Logger) throws -> Engine {
@@ -88,7 +96,11 @@ public final class Server: @unchecked Sendable {
             SystemdDaemon.notify("STATUS=cannot listen: \(error)")
             return 1
         }
-        installSignals()
+        do { try installSignals() } catch {
+            logger.critical("cannot install signal handlers: \(error)")
+            listener.close(logger: logger)
+            return 1
+        }
         // Listen first: clients that connect during the load wait in the backlog, and a
         // socket conflict fails fast.
         SystemdDaemon.notify("STATUS=loading model \(config.model)")
@@ -102,9 +114,17 @@ public final class Server: @unchecked Sendable {
             listener.close(logger: logger)
             return 1
         }
-        startWorker()
-        startWatchdog()
-        startModelWatch()
+        seedBatchCost()
+        let worker: OSThread
+        do {
+            worker = try startWorker()
+            try startWatchdog()
+            startModelWatch()
+        } catch {
+            logger.critical("cannot start threads: \(error)")
+            listener.close(logger: logger)
+            return 1
+        }
 
         let info = currentEngine.info
         SystemdDaemon.notify("READY=1\nSTATUS=serving \(info.name) (\(info.precision), \(info.isa)) on \(listener.describe)")
@@ -116,26 +136,45 @@ public final class Server: @unchecked Sendable {
         SystemdDaemon.notify("STOPPING=1\nSTATUS=stopping: \(shutdownReasonNow)")
         logger.info("stopping", metadata: ["reason": "\(shutdownReasonNow)"])
         listener.close(logger: logger)
-        let deadline = Clock.monotonicNanos() + UInt64(max(config.ioTimeout, 5) * 2 * 1e9)
+        // Readers answer what their clients sent; writers give up on a client that does not
+        // read for 2 s; after the drain deadline the rest is abandoned.
+        let deadline = Clock.monotonicNanos() + Server.drainDeadlineNanos
         while stats.currentConnections > 0 && Clock.monotonicNanos() < deadline {
-            stateLock.lock(); heartbeat = Clock.monotonicNanos(); stateLock.unlock()  // keep the watchdog fed while draining
+            stateLock.withLock { heartbeat = Clock.monotonicNanos() }  // keep the watchdog fed while draining
             Clock.sleep(milliseconds: 10)
         }
         if stats.currentConnections > 0 {
             logger.warning("connections still open at exit", metadata: ["count": "\(stats.currentConnections)"])
         }
+        let abandoned = queue.removeAll()
+        if !abandoned.isEmpty {
+            logger.warning("texts not started by the shutdown deadline", metadata: ["count": "\(abandoned.count)"])
+            for item in abandoned {
+                item.connection.fill(item.slot, index: item.index, result: .failure(TextFailure(
+                    code: .shuttingDown, message: "the daemon stopped before this text was started; send it again")))
+            }
+        }
         queue.stop()
-        workerDone.wait()
+        worker.join()
         logger.info("stopped", metadata: ["requests": "\(stats.requests)", "texts": "\(stats.texts)"])
         return 0
     }
 
-    private var shutdownReasonNow: String { stateLock.lock(); defer { stateLock.unlock() }; return shutdownReason }
+    /// Times one mid-length text so the scheduler sizes batches by the real cost per token from
+    /// the first contended batch on (one text overstates it a little: a conservative start).
+    private func seedBatchCost() {
+        let text = String(repeating: "The first half was slow, but the ending made up for it and the cast was superb. ", count: 6)
+        let t0 = Clock.monotonicNanos()
+        let r = currentEngine.classify([text])
+        queue.finished(tokens: min(r.first?.tokens ?? 0, currentEngine.info.maxTokens), nanos: Clock.monotonicNanos() - t0)
+    }
+
+    private var shutdownReasonNow: String { stateLock.withLock { shutdownReason } }
 
     func beginShutdown(_ reason: String) {
         stateLock.lock()
         let first = !draining
-        if first { draining = true; shutdownReason = reason }
+        if first { draining = true; shutdownReason = reason; drainStart = Clock.monotonicNanos() }
         stateLock.unlock()
         if first { try? wakeWriteFD.writeAll([1]) }
     }
@@ -164,6 +203,10 @@ public final class Server: @unchecked Sendable {
         stats.answer(queueDepth: queue.depth).line(idJSON: idJSON)
     }
 }
+
+/// libsystemd's sd-daemon calls (in QsentIO, with the other raw-pointer system code), under the
+/// name every file of the daemon uses.
+typealias SystemdDaemon = QsentIO.SystemdDaemon
 
 extension Server {
     /// Tells systemd why the daemon could not start (`STATUS=failed: …`).

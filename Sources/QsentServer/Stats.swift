@@ -1,55 +1,66 @@
-import Foundation
 import QsentIO
 import QsentProtocol
+import Synchronization
 
-/// Counters for the `stats` op. All methods are thread-safe.
-///
-/// `@unchecked Sendable`: every mutable field is guarded by `lock`.
-final class Stats: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var requests = 0
-    private(set) var texts = 0
-    private(set) var errors = 0
-    private(set) var batches = 0
-    private(set) var batchedTexts = 0
-    private(set) var connections = 0
-    private(set) var connectionsTotal = 0
-    private(set) var rejectedConnections = 0
-    private(set) var reloads = 0
-    private(set) var reloadFailures = 0
-    /// Latencies (ms) of the last `window` classification requests, from line read to answer ready.
-    private var latencies: [Double]
-    private var latencyNext = 0
-    private var latencyCount = 0
+/// Counters for the `stats` op. All methods are thread-safe (one `Mutex`).
+final class Stats: Sendable {
+    private struct Counters {
+        var requests = 0
+        var texts = 0
+        var errors = 0
+        var batches = 0
+        var batchedTexts = 0
+        var connections = 0
+        var connectionsTotal = 0
+        var rejectedConnections = 0
+        var reloads = 0
+        var reloadFailures = 0
+        /// Bumped by every change: tells the memory trim whether anything happened.
+        var events = 0
+        /// Latencies (ms) of the last `window` classification requests, from line read to answer ready.
+        var latencies: [Double]
+        var latencyNext = 0
+        var latencyCount = 0
+    }
+
+    private let state: Mutex<Counters>
     let started = Clock.monotonicNanos()
 
     init(window: Int = 8192) {
-        latencies = [Double](repeating: 0, count: window)
+        state = Mutex(Counters(latencies: [Double](repeating: 0, count: window)))
     }
 
-    func locked<T>(_ f: () -> T) -> T { lock.lock(); defer { lock.unlock() }; return f() }
+    private func change(_ f: (inout Counters) -> Void) {
+        state.withLock { c in
+            f(&c)
+            c.events &+= 1
+        }
+    }
 
-    func request() { locked { requests += 1 } }
-    func error() { locked { errors += 1 } }
-    func batch(size: Int) { locked { batches += 1; batchedTexts += size } }
-    func reload(ok: Bool) { locked { if ok { reloads += 1 } else { reloadFailures += 1 } } }
-    func rejected() { locked { rejectedConnections += 1 } }
-    func connectionOpened() { locked { connections += 1; connectionsTotal += 1 } }
-    func connectionClosed() { locked { connections -= 1 } }
-    var currentConnections: Int { locked { connections } }
+    func request() { change { $0.requests += 1 } }
+    func error() { change { $0.errors += 1 } }
+    func batch(size: Int) { change { $0.batches += 1; $0.batchedTexts += size } }
+    func reload(ok: Bool) { change { if ok { $0.reloads += 1 } else { $0.reloadFailures += 1 } } }
+    func rejected() { change { $0.rejectedConnections += 1 } }
+    func connectionOpened() { change { $0.connections += 1; $0.connectionsTotal += 1 } }
+    func connectionClosed() { change { $0.connections -= 1 } }
+    var currentConnections: Int { state.withLock { $0.connections } }
+    var requests: Int { state.withLock { $0.requests } }
+    var texts: Int { state.withLock { $0.texts } }
+    var activity: Int { state.withLock { $0.events } }
 
     func classified(texts n: Int, latencyMs: Double) {
-        locked {
-            texts += n
-            latencies[latencyNext] = latencyMs
-            latencyNext = (latencyNext + 1) % latencies.count
-            latencyCount = min(latencyCount + 1, latencies.count)
+        change { c in
+            c.texts += n
+            c.latencies[c.latencyNext] = latencyMs
+            c.latencyNext = (c.latencyNext + 1) % c.latencies.count
+            c.latencyCount = min(c.latencyCount + 1, c.latencies.count)
         }
     }
 
     /// (p50, p99, samples) over the latency window; nil percentiles when empty.
     func percentiles() -> (Double?, Double?, Int) {
-        let sample: [Double] = locked { Array(latencies[0..<latencyCount]) }
+        let sample: [Double] = state.withLock { Array($0.latencies[0..<$0.latencyCount]) }
         guard !sample.isEmpty else { return (nil, nil, 0) }
         let s = sample.sorted()
         // Nearest-rank percentile.
@@ -62,10 +73,10 @@ final class Stats: @unchecked Sendable {
         let (p50, p99, samples) = percentiles()
         let rss = ProcStatus.rss()
         let uptime = uptimeSeconds
-        return locked {
-            StatsAnswer(requests: requests, texts: texts, errors: errors, batches: batches, batchedTexts: batchedTexts,
-                        connections: connections, connectionsTotal: connectionsTotal, connectionsRejected: rejectedConnections,
-                        reloads: reloads, reloadFailures: reloadFailures, latencyP50Ms: p50, latencyP99Ms: p99,
+        return state.withLock { c in
+            StatsAnswer(requests: c.requests, texts: c.texts, errors: c.errors, batches: c.batches, batchedTexts: c.batchedTexts,
+                        connections: c.connections, connectionsTotal: c.connectionsTotal, connectionsRejected: c.rejectedConnections,
+                        reloads: c.reloads, reloadFailures: c.reloadFailures, latencyP50Ms: p50, latencyP99Ms: p99,
                         latencySamples: samples, queueDepth: queueDepth, uptimeS: uptime,
                         rssAnonBytes: rss.anon, rssFileBytes: rss.file, rssShmemBytes: rss.shmem)
         }
@@ -77,7 +88,8 @@ final class Stats: @unchecked Sendable {
 enum ProcStatus {
     /// (RssAnon, RssFile, RssShmem) in bytes from /proc/self/status.
     static func rss() -> (anon: Int, file: Int, shmem: Int) {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0, 0) }
+        guard let bytes = ProcessControl.readSmallFile("/proc/self/status") else { return (0, 0, 0) }
+        let s = String(decoding: bytes, as: UTF8.self)
         var anon = 0, file = 0, shmem = 0
         for line in s.split(separator: "\n") {
             func kb() -> Int {

@@ -1,8 +1,6 @@
 // Per-scalar behaviour of BertNormalizer and BertPreTokenizer, decoded once per process from
 // the generated UnicodeTables.swift (immutable `static let`s, built lazily and thread-safely).
 
-import Foundation
-
 struct CharFlags: OptionSet, Sendable {
     let rawValue: UInt8
     /// clean_text drops it (\0, U+FFFD, Cc/Cf/Co/Cs except \t \n \r).
@@ -38,15 +36,42 @@ struct CharTables: Sendable {
     /// Marks removed by strip_accents whose combining class is 0: they separate reordering runs.
     let dropBlockers: Set<UInt32>
 
+    /// RFC 4648 base64 (the tables' own text: line breaks and other characters outside the
+    /// alphabet are skipped; decoding stops at "=").
+    static func base64Decode(_ text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count / 4 * 3)
+        var acc: UInt32 = 0, bits = 0
+        for c in text.utf8 {
+            let v: UInt32
+            switch c {
+            case 0x41...0x5A: v = UInt32(c - 0x41)
+            case 0x61...0x7A: v = UInt32(c - 0x61 + 26)
+            case 0x30...0x39: v = UInt32(c - 0x30 + 52)
+            case 0x2B: v = 62
+            case 0x2F: v = 63
+            case 0x3D: return out
+            default: continue
+            }
+            acc = (acc << 6) | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
+            }
+        }
+        return out
+    }
+
     private init() {
-        let s1 = Data(base64Encoded: UnicodeTables.stage1, options: .ignoreUnknownCharacters)!
-        let s2 = Data(base64Encoded: UnicodeTables.stage2, options: .ignoreUnknownCharacters)!
+        let s1 = CharTables.base64Decode(UnicodeTables.stage1)
+        let s2 = CharTables.base64Decode(UnicodeTables.stage2)
         var blocks = [UInt16](repeating: 0, count: s1.count / 2)
-        let raw = [UInt8](s1)
+        let raw = s1
         for i in 0..<blocks.count { blocks[i] = UInt16(raw[2 * i]) | UInt16(raw[2 * i + 1]) << 8 }
         precondition(blocks.count == 0x1100 && s2.count % 256 == 0, "corrupt UnicodeTables")
         stage1 = blocks
-        stage2 = [UInt8](s2)
+        stage2 = s2
         stripMap = CharTables.parseMap(UnicodeTables.stripMap)
         lowerMap = CharTables.parseMap(UnicodeTables.lowerMap)
         var ccc: [UInt32: UInt8] = [:]

@@ -1,15 +1,14 @@
-import Foundation
+import QsentProtocol
 
 /// A JSON value read from a model folder's files (config.json, tokenizer.json,
 /// tokenizer_config.json): the one JSON value type of the tokenizer, the engine's config
 /// reader and their tests. JSONSerialization's `Any` loses the Bool/number distinction on
 /// Linux; this keeps it, and keeps integers apart from other numbers.
 ///
-/// The wire protocol has its own strict parser and value type (QsentProtocol's `JSONValue`),
-/// on purpose: it sits below no engine code (the protocol must not depend on the tokenizer or
-/// the engine), it keeps each member's raw text so a request's `id` is echoed byte for byte,
-/// and it enforces request-line limits (depth, duplicate keys, no NaN) that files read with
-/// Foundation's `JSONDecoder` do not need.
+/// Files are parsed with the wire protocol's strict RFC 8259 parser (QsentProtocol's
+/// `JSONParser`, fuzzed; no Foundation) and converted: `JSONValue` keeps each member's raw text
+/// and number literals, for echoing a request's `id`; this type is the typed view of a file.
+/// A file with a duplicate key is refused as malformed rather than read with one value lost.
 public enum HFJSON: Decodable, Equatable, Sendable {
     case null
     case bool(Bool)
@@ -36,6 +35,34 @@ public enum HFJSON: Decodable, Equatable, Sendable {
             self = .array(a)
         } else {
             self = .object(try c.decode([String: HFJSON].self))
+        }
+    }
+
+    /// Nesting allowed in a model folder's JSON files (HF files nest about 6 deep).
+    public static let maxDepth = 64
+
+    /// Parses one JSON document (UTF-8).
+    /// Parses one JSON document (UTF-8); throws `JSONParseError` (syntax, invalid UTF-8,
+    /// nesting, a duplicate key), whose description gives the byte offset.
+    public static func parse(_ bytes: [UInt8]) throws -> HFJSON {
+        HFJSON(try JSONParser.parse(bytes: bytes, maxDepth: maxDepth))
+    }
+
+    /// The typed view of a parsed value: integer literals that fit in Int become `.int`, other
+    /// numbers `.double`.
+    public init(_ v: JSONValue) {
+        switch v {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .number(let literal):
+            if let i = Int(literal) { self = .int(i) } else { self = .double(Double(literal) ?? .nan) }
+        case .string(let s): self = .string(s)
+        case .array(let a): self = .array(a.map(HFJSON.init))
+        case .object(let members):
+            var o: [String: HFJSON] = [:]
+            o.reserveCapacity(members.count)
+            for m in members { o[m.key] = HFJSON(m.value) }
+            self = .object(o)
         }
     }
 

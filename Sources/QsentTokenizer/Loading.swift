@@ -3,67 +3,27 @@
 //   vocab.txt + tokenizer_config.json         (what BertTokenizerFast converts from)
 // Anything that is not BertNormalizer + BertPreTokenizer + WordPiece + [CLS] $A [SEP] is refused.
 
-import Foundation
-
-/// tokenizer.json, decoded with the (large) vocabulary typed as [String: Int] and the small
-/// sections as generic JSON values.
-struct TokenizerJSONFile: Decodable {
-    struct Model: Decodable {
-        var type: String?
-        var vocab: [String: Int]?
-        /// unk_token, continuing_subword_prefix, max_input_chars_per_word.
-        var settings: HFJSON
-
-        private enum Keys: String, CodingKey { case type, vocab, unk_token, continuing_subword_prefix, max_input_chars_per_word }
-
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: Keys.self)
-            type = try c.decodeIfPresent(String.self, forKey: .type)
-            vocab = try c.decodeIfPresent([String: Int].self, forKey: .vocab)
-            var o: [String: HFJSON] = [:]
-            for key in [Keys.unk_token, .continuing_subword_prefix, .max_input_chars_per_word] {
-                if let v = try c.decodeIfPresent(HFJSON.self, forKey: key) { o[key.rawValue] = v }
-            }
-            settings = .object(o)
-        }
-    }
-
-    var model: Model?
-    /// normalizer, pre_tokenizer, post_processor, added_tokens, padding.
-    var sections: HFJSON
-
-    private enum Keys: String, CodingKey { case model, normalizer, pre_tokenizer, post_processor, added_tokens, padding }
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: Keys.self)
-        model = try c.decodeIfPresent(Model.self, forKey: .model)
-        var o: [String: HFJSON] = [:]
-        for key in [Keys.normalizer, .pre_tokenizer, .post_processor, .added_tokens, .padding] {
-            if let v = try c.decodeIfPresent(HFJSON.self, forKey: key) { o[key.rawValue] = v }
-        }
-        sections = .object(o)
-    }
-}
+import QsentIO
 
 extension WordPieceTokenizer {
     /// Loads from a model folder: `tokenizer.json` if present, else `vocab.txt` with the
     /// optional `tokenizer_config.json`.
     public static func load(directory: String) throws -> WordPieceTokenizer {
-        let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: directory, isDirectory: &isDir) else {
-            throw TokenizerError.fileNotFound(path: directory)
+        let kind: Files.Kind?
+        do { kind = try Files.kind(directory) } catch {
+            throw TokenizerError.unreadableFile(path: directory, reason: "\(error)")
         }
-        guard isDir.boolValue else {
+        guard let kind else { throw TokenizerError.fileNotFound(path: directory) }
+        guard kind == .directory else {
             throw TokenizerError.unreadableFile(path: directory, reason: "not a directory")
         }
-        let base = URL(fileURLWithPath: directory)
-        let json = base.appendingPathComponent("tokenizer.json").path
-        if fm.fileExists(atPath: json) { return try load(tokenizerJSON: json) }
-        let vocab = base.appendingPathComponent("vocab.txt").path
-        if fm.fileExists(atPath: vocab) {
-            let config = base.appendingPathComponent("tokenizer_config.json").path
-            return try load(vocabTXT: vocab, tokenizerConfig: fm.fileExists(atPath: config) ? config : nil)
+        let base = directory.hasSuffix("/") ? directory : directory + "/"
+        let json = base + "tokenizer.json"
+        if Files.exists(json) { return try load(tokenizerJSON: json) }
+        let vocab = base + "vocab.txt"
+        if Files.exists(vocab) {
+            let config = base + "tokenizer_config.json"
+            return try load(vocabTXT: vocab, tokenizerConfig: Files.exists(config) ? config : nil)
         }
         throw TokenizerError.noTokenizerFiles(directory: directory)
     }
@@ -71,15 +31,25 @@ extension WordPieceTokenizer {
     /// Loads a Hugging Face `tokenizer.json` (BertNormalizer, BertPreTokenizer, WordPiece,
     /// TemplateProcessing or BertProcessing with single `[CLS] $A [SEP]`).
     public static func load(tokenizerJSON path: String) throws -> WordPieceTokenizer {
-        let file = try decodeJSON(TokenizerJSONFile.self, path)
+        let file = try readJSON(path)
+        guard case .object = file else { throw TokenizerError.malformedJSON(path: path, reason: "top level is not an object") }
 
         // model
-        guard let model = file.model else { throw TokenizerError.missingField(path: path, field: "model") }
-        guard let type = model.type else { throw TokenizerError.missingField(path: path, field: "model.type") }
+        guard let model = file["model"], !model.isNull else { throw TokenizerError.missingField(path: path, field: "model") }
+        guard case .object = model else { throw TokenizerError.missingField(path: path, field: "model") }
+        guard let type = model["type"]?.string else { throw TokenizerError.missingField(path: path, field: "model.type") }
         guard type == "WordPiece" else {
             throw TokenizerError.unsupported(path: path, what: "model.type is \"\(type)\", not \"WordPiece\"")
         }
-        guard let vocabObject = model.vocab else { throw TokenizerError.missingField(path: path, field: "model.vocab") }
+        guard case .object(let vocabJSON)? = model["vocab"] else { throw TokenizerError.missingField(path: path, field: "model.vocab") }
+        var vocabObject: [String: Int] = [:]
+        vocabObject.reserveCapacity(vocabJSON.count)
+        for (piece, v) in vocabJSON {
+            guard let id = v.int else {
+                throw TokenizerError.invalidVocabulary(path: path, reason: "model.vocab.\(piece) is not an integer id")
+            }
+            vocabObject[piece] = id
+        }
         guard !vocabObject.isEmpty else { throw TokenizerError.emptyVocabulary(path: path) }
         var vocabulary = [String?](repeating: nil, count: vocabObject.count)
         for (piece, id) in vocabObject {
@@ -92,8 +62,8 @@ extension WordPieceTokenizer {
             }
             vocabulary[id] = piece
         }
-        let root = file.sections
-        let modelValue = model.settings
+        let root = file
+        let modelValue = model
         let unk = try optionalString(modelValue, "unk_token", "model.unk_token", path) ?? "[UNK]"
         let prefix = try optionalString(modelValue, "continuing_subword_prefix", "model.continuing_subword_prefix", path) ?? "##"
         var maxChars = 100
@@ -208,7 +178,7 @@ extension WordPieceTokenizer {
         let data = try readFile(path)
         // Rust BufRead::lines (split on \n, a final line without \n counts) + trim_end, as
         // tokenizers' WordPiece::read_file. Split bytes: in Swift "\r\n" is one Character.
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(validating: data, as: UTF8.self) else {
             throw TokenizerError.unreadableFile(path: path, reason: "not UTF-8 text")
         }
         var lines: [String] = []
@@ -286,58 +256,30 @@ extension WordPieceTokenizer {
 
     // MARK: helpers
 
-    static func readFile(_ path: String) throws -> Data {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw TokenizerError.fileNotFound(path: path)
+    static func readFile(_ path: String) throws -> [UInt8] {
+        let kind: Files.Kind?
+        do { kind = try Files.kind(path) } catch {
+            throw TokenizerError.unreadableFile(path: path, reason: "\(error)")
         }
-        if isDir.boolValue { throw TokenizerError.unreadableFile(path: path, reason: "is a directory") }
+        guard let kind else { throw TokenizerError.fileNotFound(path: path) }
+        if kind == .directory { throw TokenizerError.unreadableFile(path: path, reason: "is a directory") }
         // A FIFO or device would block the read or never end: regular files only.
-        let type = (try? FileManager.default.attributesOfItem(atPath: path)[.type]) as? FileAttributeType
-        guard type == .typeRegular else {
-            throw TokenizerError.unreadableFile(path: path, reason: "is not a regular file (\(type?.rawValue ?? "unknown type"))")
+        guard kind == .regular else {
+            throw TokenizerError.unreadableFile(path: path, reason: "is not a regular file (it is \(kind))")
         }
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
+            return try Files.readRegularFile(path)
         } catch {
-            throw TokenizerError.unreadableFile(path: path, reason: "\(error.localizedDescription)")
+            throw TokenizerError.unreadableFile(path: path, reason: "\(error)")
         }
     }
 
-    /// Decodes a typed JSON file; syntax errors become `.malformedJSON`, wrong shapes
-    /// `.missingField` / `.invalidVocabulary` naming the JSON path.
-    static func decodeJSON<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
-        let data = try readFile(path)
-        do {
-            return try JSONDecoder().decode(T.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
-            let underlying = context.underlyingError.map { " (\($0.localizedDescription))" } ?? ""
-            throw TokenizerError.malformedJSON(path: path, reason: context.debugDescription + underlying)
-        } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
-            throw TokenizerError.malformedJSON(path: path, reason: "top level is not an object")
-        } catch let error as DecodingError {
-            let context: DecodingError.Context?
-            switch error {
-            case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): context = c
-            @unknown default: context = nil
-            }
-            let field = (context?.codingPath ?? []).map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-            if field.hasPrefix("model.vocab.") {
-                throw TokenizerError.invalidVocabulary(path: path, reason: "\(field) is not an integer id")
-            }
-            throw TokenizerError.missingField(path: path, field: field.isEmpty ? "(top level)" : field)
-        } catch {
-            throw TokenizerError.malformedJSON(path: path, reason: "\(error)")
-        }
-    }
-
+    /// Reads and parses a JSON file; syntax errors (and truncation, invalid UTF-8, a duplicate
+    /// key) become `.malformedJSON`.
     static func readJSON(_ path: String) throws -> HFJSON {
         let data = try readFile(path)
         do {
-            return try JSONDecoder().decode(HFJSON.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            let underlying = context.underlyingError.map { " (\($0.localizedDescription))" } ?? ""
-            throw TokenizerError.malformedJSON(path: path, reason: context.debugDescription + underlying)
+            return try HFJSON.parse(data)
         } catch {
             throw TokenizerError.malformedJSON(path: path, reason: "\(error)")
         }

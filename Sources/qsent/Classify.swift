@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import QsentCore
 import QsentProtocol
 import QsentServer
@@ -47,14 +46,14 @@ struct Classify: ParsableCommand {
             return
         }
         let engine = loadEngine(model, engineFlags, maxTokens: maxTokens)
-        var out = Data()
+        var out: [UInt8] = []
         func emit(_ c: Classification, idJSON: String, text: String) {
             if json {
                 out.append(contentsOf: (ClassificationResult(c).line(idJSON: idJSON) + "\n").utf8)
             } else {
-                out.append(contentsOf: "\(c.label)\t\(String(format: "%.4f", c.score))\t\(Self.preview(text))\n".utf8)
+                out.append(contentsOf: "\(c.label)\t\(NumberFormat.fixed(Double(c.score), 4))\t\(Self.preview(text))\n".utf8)
             }
-            if out.count > 1 << 16 { FileHandle.standardOutput.write(out); out.removeAll(keepingCapacity: true) }
+            if out.count > 1 << 16 { writeOut(out); out.removeAll(keepingCapacity: true) }
         }
         if let jsonl {
             var lineNo = 0
@@ -73,7 +72,7 @@ struct Classify: ParsableCommand {
                 emit(engine.classify([t])[0], idJSON: String(i), text: t)
             }
         }
-        FileHandle.standardOutput.write(out)
+        writeOut(out)
     }
 
     /// First 60 characters on one line, for the human output.

@@ -1,5 +1,5 @@
-import Foundation
 import QsentClient
+import QsentIO
 import QsentProtocol
 
 /// `qsent classify` without --model: the texts go to qsentd. Output matches the in-process
@@ -8,11 +8,11 @@ import QsentProtocol
 /// daemon answered any error (reported on stderr, processing continues), 2 if it is unreachable.
 enum DaemonClassify {
     static func run(texts: [String], jsonlPath: String?, json: Bool, socket: String?) throws -> Int32 {
-        let client = QsentClient(path: QsentClient.resolveSocket(socket, environment: ProcessInfo.processInfo.environment))
+        let client = QsentClient(path: QsentClient.resolveSocket(socket, environment: ProcessControl.environment()))
         defer { client.close() }
-        var out = Data()
+        var out: [UInt8] = []
         var failures = 0
-        func flush() { FileHandle.standardOutput.write(out); out.removeAll(keepingCapacity: true) }
+        func flush() { writeOut(out); out.removeAll(keepingCapacity: true) }
         func emit(_ answer: String, text: String, what: String) {
             do {
                 let a = try Answer(line: answer)
@@ -20,12 +20,12 @@ enum DaemonClassify {
                     out.append(contentsOf: (answer + "\n").utf8)
                 } else {
                     let c = try a.decode(ClassificationResult.init(json:))
-                    out.append(contentsOf: "\(c.label)\t\(String(format: "%.4f", c.score))\t\(Classify.preview(text))\n".utf8)
+                    out.append(contentsOf: "\(c.label)\t\(NumberFormat.fixed(Double(c.score), 4))\t\(Classify.preview(text))\n".utf8)
                 }
             } catch {
                 failures += 1
                 flush()
-                FileHandle.standardError.write(Data("qsent: \(what): \(error)\n".utf8))
+                StandardStream.error.writeQuietly("qsent: \(what): \(error)\n")
             }
             if out.count > 1 << 16 { flush() }
         }
@@ -60,7 +60,7 @@ enum DaemonClassify {
             }
         } catch let e as InputError {
             flush()
-            FileHandle.standardError.write(Data("qsent: \(e)\n".utf8))
+            StandardStream.error.writeQuietly("qsent: \(e)\n")
             return 1
         } catch {
             flush()
@@ -68,7 +68,7 @@ enum DaemonClassify {
         }
         flush()
         if failures > 0 {
-            FileHandle.standardError.write(Data("qsent: \(failures) text(s) failed\n".utf8))
+            StandardStream.error.writeQuietly("qsent: \(failures) text(s) failed\n")
             return 1
         }
         return 0

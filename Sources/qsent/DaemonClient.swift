@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import QsentClient
+import QsentIO
 import QsentProtocol
 
 /// `--socket PATH` shared by every daemon-facing command.
@@ -8,7 +8,7 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .long, help: "qsentd socket. [QSENT_SOCKET] (default: \(QsentDefaults.socketPath))")
     var socket: String?
 
-    var path: String { QsentClient.resolveSocket(socket, environment: ProcessInfo.processInfo.environment) }
+    var path: String { QsentClient.resolveSocket(socket, environment: ProcessControl.environment()) }
 
     /// Sends one `{"op":…}` request and returns its answer; any failure is reported on stderr
     /// and becomes the CLI's exit code.
@@ -34,6 +34,6 @@ extension QsentClientError {
 /// Prints a daemon failure as one line and returns its exit code.
 func reportDaemonError(_ error: Error) -> Int32 {
     let code = (error as? QsentClientError)?.exitCode ?? 2
-    FileHandle.standardError.write(Data("qsent: \(error)\n".utf8))
+    StandardStream.error.writeQuietly("qsent: \(error)\n")
     return code
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import QsentClient
+import QsentIO
 import QsentProtocol
 
 /// `qsent ping`: is the daemon up and answering?
@@ -10,9 +10,9 @@ struct Ping: ParsableCommand {
     @OptionGroup var daemon: DaemonOptions
 
     func run() throws {
-        let t0 = Date()
+        let t0 = Clock.monotonicNanos()
         try daemon.ask(.ping).decode(PingAnswer.decode)
-        print(String(format: "ok %.2f ms", Date().timeIntervalSince(t0) * 1000))
+        print("ok " + NumberFormat.fixed(Double(Clock.monotonicNanos() - t0) / 1e6, 2) + " ms")
     }
 }
 

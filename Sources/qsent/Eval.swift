@@ -1,8 +1,9 @@
 import ArgumentParser
-import Dispatch
-import Foundation
 import QsentCore
+import QsentIO
 import QsentProtocol
+import RealModule
+import SystemPackage
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -85,8 +86,8 @@ struct Eval: ParsableCommand {
 
         var correct = 0, tokens = 0, ce = 0.0
         var maxDiff: Float = 0, agree = 0, compared = 0, missingRefs = 0
-        var dump = Data()
-        let start = DispatchTime.now().uptimeNanoseconds
+        var dump: [UInt8] = []
+        let start = Clock.monotonicNanos()
         for rec in records {
             let enc = engine.encode(rec.text)
             let c = engine.classify(encodings: [enc])[0]
@@ -94,7 +95,7 @@ struct Eval: ParsableCommand {
             let label = rec.label!
             if c.labelId == label { correct += 1 }
             let mx = c.logits.max()!
-            let lse = Double(mx) + log(c.logits.reduce(0.0) { $0 + exp(Double($1 - mx)) })
+            let lse = Double(mx) + .log(c.logits.reduce(0.0) { $0 + .exp(Double($1 - mx)) })
             ce += lse - Double(c.logits[label])
             if reference != nil {
                 if let id = rec.idJSON, let r = refs[id], r.count == c.logits.count {
@@ -113,9 +114,15 @@ struct Eval: ParsableCommand {
                 dump.append(contentsOf: w.text.utf8)
             }
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let seconds = Double(Clock.monotonicNanos() - start) / 1e9
         if let dumpLogits {
-            guard FileManager.default.createFile(atPath: dumpLogits, contents: dump) else { fail("cannot write \(dumpLogits)") }
+            do {
+                let fd = try FileDescriptor.open(FilePath(dumpLogits), .writeOnly, options: [.create, .truncate, .closeOnExec],
+                                                 permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                try fd.closeAfter { _ = try fd.writeAll(dump[...]) }
+            } catch {
+                fail("cannot write \(dumpLogits): \(error)")
+            }
         }
         let n = records.count
         var w = JSONWriter()
@@ -142,12 +149,12 @@ struct Eval: ParsableCommand {
         } else {
             print("model      \(engine.info.name) (\(engine.info.precision), \(engine.info.isa), \(engineFlags.threads) threads)")
             print("reviews    \(n)")
-            print(String(format: "accuracy   %.4f", Double(correct) / Double(n)))
-            print(String(format: "x-entropy  %.4f", ce / Double(n)))
-            print(String(format: "speed      %.1f reviews/s, %.0f tokens/s (%.1f s)", Double(n) / seconds, Double(tokens) / seconds, seconds))
+            print("accuracy   " + NumberFormat.fixed(Double(correct) / Double(n), 4))
+            print("x-entropy  " + NumberFormat.fixed(ce / Double(n), 4))
+            print("speed      \(NumberFormat.fixed(Double(n) / seconds, 1)) reviews/s, \(NumberFormat.fixed(Double(tokens) / seconds, 0)) tokens/s (\(NumberFormat.fixed(seconds, 1)) s)")
             if reference != nil {
-                print(String(format: "reference  max |Δlogit| %.3g, argmax agreement %.4f over %d (%d without a reference)",
-                             maxDiff, compared > 0 ? Double(agree) / Double(compared) : 0, compared, missingRefs))
+                let agreement = NumberFormat.fixed(compared > 0 ? Double(agree) / Double(compared) : 0, 4)
+                print("reference  max |Δlogit| \(NumberFormat.general(Double(maxDiff), 3)), argmax agreement \(agreement) over \(compared) (\(missingRefs) without a reference)")
             }
         }
         if reference != nil && missingRefs > 0 && compared == 0 { throw ExitCode(1) }

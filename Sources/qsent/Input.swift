@@ -1,43 +1,63 @@
 import ArgumentParser
-import Foundation
+import QsentIO
 import QsentProtocol
+import SystemPackage
 
 /// Reads newline-delimited input from a file or stdin ("-") in chunks, yielding lines without
 /// the terminator (a trailing "\r" is kept: JSON parsing ignores it as whitespace).
 struct LineReader: Sequence, IteratorProtocol {
-    private let handle: FileHandle
-    private var buffer = Data()
+    private let fd: FileDescriptor
+    private let path: String
+    private var buffer: [UInt8] = []
     private var start = 0  // index in `buffer` of the next unread byte
     private var eof = false
+    private var chunk = [UInt8](repeating: 0, count: 1 << 20)
 
     init(path: String) throws {
+        self.path = path
         if path == "-" {
-            handle = FileHandle.standardInput
+            fd = .standardInput
         } else {
-            guard let h = FileHandle(forReadingAtPath: path) else {
-                throw ValidationError("cannot open \(path): check the path and permissions")
+            do {
+                fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+            } catch {
+                throw ValidationError("cannot open \(path): \(error); check the path and permissions")
             }
-            handle = h
         }
     }
 
-    mutating func next() -> Data? {
+    mutating func next() -> [UInt8]? {
         while true {
             if let nl = buffer[start...].firstIndex(of: 0x0A) {
-                let line = Data(buffer[start..<nl])
+                let line = Array(buffer[start..<nl])
                 start = nl + 1
                 return line
             }
             if eof {
                 guard start < buffer.endIndex else { return nil }
                 defer { buffer.removeAll(); start = 0 }
-                return Data(buffer[start...])
+                return Array(buffer[start...])
             }
             // Drop what has been consumed, then read more.
-            buffer = Data(buffer[start...])
+            buffer.removeFirst(start)
             start = 0
-            let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { eof = true } else { buffer.append(chunk) }
+            var n: Int?
+            do {
+                // nil: a non-blocking stdin has nothing yet; wait for it.
+                while true {
+                    n = try fd.readSome(into: &chunk, context: path)
+                    if n != nil { break }
+                    _ = try Poll.wait(fd, for: .readable, timeoutMs: -1)
+                }
+            } catch {
+                fail("cannot read \(path == "-" ? "stdin" : path): \(error)")
+            }
+            if n == 0 {
+                eof = true
+                if path != "-" { try? fd.close() }
+            } else {
+                buffer.append(contentsOf: chunk[..<n!])
+            }
         }
     }
 }
@@ -59,10 +79,10 @@ enum InputError: Error, CustomStringConvertible {
 extension InputRecord {
     /// Parses one line with the protocol's strict JSON parser; `lineNumber` is 1-based, for
     /// messages. The id is kept as its raw JSON text, so it is echoed byte for byte.
-    static func parse(_ line: Data, lineNumber: Int) throws -> InputRecord? {
+    static func parse(_ line: [UInt8], lineNumber: Int) throws -> InputRecord? {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }  // blank line
         let value: JSONValue
-        do { value = try JSONParser.parse(bytes: [UInt8](line)) } catch {
+        do { value = try JSONParser.parse(bytes: line) } catch {
             throw InputError.badLine(lineNumber, "\(error)")
         }
         guard case .object = value else { throw InputError.badLine(lineNumber, "not a JSON object") }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import QsentCore
+import QsentIO
 
 @main
 struct Qsent: ParsableCommand {
@@ -13,7 +13,7 @@ struct Qsent: ParsableCommand {
             reference path. Without --model, classify talks to qsentd over its Unix socket \
             (--socket, $QSENT_SOCKET, default /run/qsentd/qsentd.sock).
 
-            Environment: QSENT_ISA forces a kernel ISA (scalar, avx2, avx512vnni, neon, neon-dotprod).
+            Environment: QSENT_ISA forces a kernel ISA (scalar, avx2, avxvnni, avx512vnni, neon, neon-dotprod).
             """,
         version: QsentVersion.string,
         subcommands: [Classify.self, Tokenize.self, Eval.self, Ping.self, Info.self, Stats.self]
@@ -25,7 +25,7 @@ struct EngineFlags: ParsableArguments {
     @Option(name: .long, help: "Threads for one inference.")
     var threads: Int = 2
 
-    @Option(name: .long, help: "Force a kernel ISA (scalar, avx2, avx512vnni, neon, neon-dotprod); default: $QSENT_ISA, else the best this CPU supports.")
+    @Option(name: .long, help: "Force a kernel ISA (scalar, avx2, avxvnni, avx512vnni, neon, neon-dotprod); default: $QSENT_ISA, else the best this CPU supports.")
     var isa: String?
 
     func options(maxTokens: Int?) -> EngineOptions {
@@ -35,8 +35,13 @@ struct EngineFlags: ParsableArguments {
 
 /// Prints a one-line reason to stderr and exits non-zero: the CLI's answer to every failure.
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    FileHandle.standardError.write(Data("qsent: \(message)\n".utf8))
-    exit(code)
+    StandardStream.error.writeQuietly("qsent: \(message)\n")
+    ProcessControl.exit(code)
+}
+
+/// Writes to stdout; a closed pipe or a full disk ends the command with a one-line reason.
+func writeOut(_ bytes: [UInt8]) {
+    do { try StandardStream.output.write(bytes) } catch { fail("cannot write the output: \(error)") }
 }
 
 func loadEngine(_ path: String, _ flags: EngineFlags, maxTokens: Int?) -> Engine {

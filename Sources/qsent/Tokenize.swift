@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import QsentCore
 import QsentProtocol
 import QsentTokenizer
@@ -30,7 +29,7 @@ struct Tokenize: ParsableCommand {
             fail("\(error)")
         }
         guard limit >= 2 else { fail("--max-tokens must be at least 2 ([CLS] and [SEP])") }
-        var out = Data()
+        var out: [UInt8] = []
         var lineNo = 0
         for line in try LineReader(path: "-") {
             lineNo += 1
@@ -43,8 +42,8 @@ struct Tokenize: ParsableCommand {
             w.key("n_tokens"); w.number(enc.nTokens)
             w.raw("}\n")
             out.append(contentsOf: w.text.utf8)
-            if out.count > 1 << 16 { FileHandle.standardOutput.write(out); out.removeAll(keepingCapacity: true) }
+            if out.count > 1 << 16 { writeOut(out); out.removeAll(keepingCapacity: true) }
         }
-        FileHandle.standardOutput.write(out)
+        writeOut(out)
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Logging
+import QsentIO
 import QsentProtocol
 import QsentServer
 
@@ -50,6 +50,9 @@ struct Qsentd: ParsableCommand {
     @Option(name: .customLong("max-pipeline"), help: "Most unanswered requests per connection before the daemon stops reading from it. [QSENT_MAX_PIPELINE] (default: 128)")
     var maxPipeline: Int?
 
+    @Option(name: .customLong("max-pipeline-bytes"), help: "Most bytes of unanswered requests and unwritten answers per connection before the daemon stops reading from it. [QSENT_MAX_PIPELINE_BYTES] (default: 4194304)")
+    var maxPipelineBytes: Int?
+
     @Option(name: .customLong("idle-timeout"), help: "Close a connection that sent nothing and awaits nothing for this many seconds. [QSENT_IDLE_TIMEOUT] (default: 300)")
     var idleTimeout: Double?
 
@@ -71,14 +74,14 @@ struct Qsentd: ParsableCommand {
     var flags: DaemonFlags {
         DaemonFlags(model: model, socket: socket, threads: threads, idleExit: idleExit, maxTokens: maxTokens,
                     maxBatch: maxBatch, maxBatchTokens: maxBatchTokens, maxQueue: maxQueue, maxLineBytes: maxLineBytes,
-                    maxClients: maxClients, maxPipeline: maxPipeline, idleTimeout: idleTimeout, ioTimeout: ioTimeout,
+                    maxClients: maxClients, maxPipeline: maxPipeline, maxPipelineBytes: maxPipelineBytes, idleTimeout: idleTimeout, ioTimeout: ioTimeout,
                     allowUID: allowUID, allowGID: allowGID, mlock: mlock, logLevel: logLevel)
     }
 
     func run() throws {
         let config: DaemonConfig
         do {
-            config = try DaemonConfig.resolve(flags, env: ProcessInfo.processInfo.environment)
+            config = try DaemonConfig.resolve(flags, env: ProcessControl.environment())
         } catch {
             throw ValidationError(error.message)
         }

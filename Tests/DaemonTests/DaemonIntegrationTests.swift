@@ -199,6 +199,37 @@ final class DaemonIntegrationTests: XCTestCase {
     func testConcurrentClientsActivated() throws { try runConcurrent(.activated) }
     func testConcurrentClientsBound() throws { try runConcurrent(.bound) }
 
+    // MARK: deadline_ms
+
+    /// `deadline_ms: 0` cannot be met (a text starts after its line was read): the request gets
+    /// `deadline_exceeded` with its id and costs no compute (the `texts` counter does not move);
+    /// a generous deadline is answered normally; order holds.
+    func testDeadlineExceededCostsNothingAndAGenerousOneIsMet() throws {
+        let d = try sharedDaemon(.bound)
+        let c = try d.connect()
+        func texts() throws -> Int {
+            try c.send(#"{"op":"stats"}"#)
+            guard case .number(let n)? = try parseAnswer(c.readLine(timeoutMs: 10_000))["texts"]?.value, let v = Int(n) else {
+                throw DaemonTestError.badAnswer("stats without texts")
+            }
+            return v
+        }
+        let before = try texts()
+        try c.sendRaw(Array((#"{"id":"late","text":"A wonderful film.","deadline_ms":0}"# + "\n"
+            + #"{"id":"lateb","texts":["a","b"],"deadline_ms":0}"# + "\n"
+            + #"{"id":"ok","text":"A wonderful film.","deadline_ms":600000}"# + "\n").utf8))
+        for id in ["late", "lateb"] {
+            let a = try parseAnswer(c.readLine(timeoutMs: 60_000))
+            XCTAssertEqual(a["id"]?.raw, "\"\(id)\"")
+            XCTAssertEqual(errorCode(a), "deadline_exceeded", "\(a)")
+        }
+        let ok = try parseAnswer(c.readLine(timeoutMs: 60_000))
+        XCTAssertEqual(ok["id"]?.raw, "\"ok\"")
+        XCTAssertNil(errorCode(ok), "\(ok)")
+        assertMatches(ok, try inProcessEngine().classify(["A wonderful film."])[0], "answer within its deadline")
+        XCTAssertEqual(try texts(), before + 1, "expired texts were computed")
+    }
+
     // MARK: bad lines
 
     func runBadLines(_ mode: SocketMode) throws {

@@ -112,6 +112,23 @@ final class RequestTests: XCTestCase {
         }
     }
 
+    func testDeadline() throws {
+        XCTAssertEqual(try req(#"{"id":1,"text":"a","deadline_ms":250}"#), Request(idJSON: "1", body: .classify("a"), deadlineMs: 250))
+        XCTAssertEqual(try req(#"{"texts":["a"],"deadline_ms":0}"#), Request(idJSON: nil, body: .batch(["a"]), deadlineMs: 0))
+        XCTAssertEqual(try req(#"{"texts":["a"],"deadline_ms":86400000}"#).deadlineMs, 86_400_000)
+        XCTAssertEqual(code(#"{"id":1,"text":"a","deadline_ms":"soon"}"#).0, "wrong_type")
+        XCTAssertEqual(code(#"{"id":1,"text":"a","deadline_ms":"soon"}"#).1, "1")
+        for bad in ["-1", "1.5", "1e3", "86400001", "99999999999999999999999"] {
+            XCTAssertEqual(code(#"{"text":"a","deadline_ms":\#(bad)}"#).0, "invalid_request", bad)
+        }
+        XCTAssertEqual(code(#"{"op":"ping","deadline_ms":5}"#).0, "invalid_request")
+        // The request writer emits it, and it parses back.
+        let r = Request(idJSON: "\"x\"", body: .classify("t"), deadlineMs: 40)
+        XCTAssertEqual(r.line, #"{"id":"x","text":"t","deadline_ms":40}"#)
+        XCTAssertEqual(try req(r.line), r)
+        XCTAssertEqual(ProtocolError(.deadlineExceeded, "late").line, #"{"error":{"code":"deadline_exceeded","message":"late"}}"#)
+    }
+
     func testResponseWriters() throws {
         XCTAssertEqual(PingAnswer.line(idJSON: nil), #"{"ok":true}"#)
         XCTAssertEqual(PingAnswer.line(idJSON: "\"a\""), #"{"id":"a","ok":true}"#)
@@ -144,5 +161,22 @@ final class LineBufferTests: XCTestCase {
         var c = LineBuffer(maxLineBytes: 5)
         c.append(Array("123456\nok\n".utf8))
         XCTAssertEqual(c.next(), .tooLong)
+    }
+
+    func testRestAtEndOfInputIsALine() {
+        var b = LineBuffer(maxLineBytes: 5)
+        XCTAssertNil(b.takeRest())
+        b.append(Array("ab\ncd".utf8))
+        XCTAssertEqual(b.next(), .line(Array("ab".utf8)))
+        XCTAssertNil(b.next())
+        XCTAssertEqual(b.takeRest(), .line(Array("cd".utf8)))
+        XCTAssertNil(b.takeRest())
+        XCTAssertEqual(b.pendingBytes, 0)
+        b.append(Array("12345".utf8))
+        XCTAssertNil(b.next())
+        XCTAssertEqual(b.takeRest(), .line(Array("12345".utf8)))
+        b.append(Array("x\n123456".utf8))
+        XCTAssertEqual(b.next(), .line(Array("x".utf8)))
+        XCTAssertEqual(b.next(), .tooLong)
     }
 }

@@ -8,7 +8,8 @@
 # Env: NO_BUILD=1 skips the build; OPT (default -O: Swift code optimized, still fully
 #      instrumented; OPT=-Onone for debugging a reproducer);
 #      FUZZ_WORK (default .build/fuzz-work under this directory) keeps the grown corpora between
-#      runs; FUZZ_ARGS adds libFuzzer flags (e.g. "-jobs=2 -workers=2"); NICE (10).
+#      runs; FUZZ_ARGS adds libFuzzer flags (e.g. "-jobs=2 -workers=2"); NICE (19).
+# dict/HARNESS.dict, when present, is passed as -dict= (the format's keys, so mutations reach fields).
 # The committed seeds in corpus/HARNESS are read, never written: new inputs go to FUZZ_WORK.
 # Crash reproducers go to FUZZ_WORK/HARNESS-artifacts/; copy them into corpus/HARNESS/ (as
 # crash-*) so they become regression seeds. Exit status: 0 when no harness crashed, 1 otherwise.
@@ -27,7 +28,7 @@ HARNESSES=${*:-protocol tokenizer safetensors config blob}
 if [ "${NO_BUILD:-0}" != 1 ]; then
     echo "building harnesses ($FLAGS) ..." >&2
     # shellcheck disable=SC2086
-    (cd "$PKG" && nice -n "${NICE:-10}" swift build $FLAGS 2>&1 | grep -v "Cannot export local symbol" >&2)
+    (cd "$PKG" && nice -n "${NICE:-19}" swift build $FLAGS 2>&1 | grep -v "Cannot export local symbol" >&2)
 fi
 # shellcheck disable=SC2086
 BIN=$(cd "$PKG" && swift build $FLAGS --show-bin-path)
@@ -43,10 +44,12 @@ for h in $HARNESSES; do
     mkdir -p "$WORK/$h" "$WORK/$h-artifacts"
     log=$WORK/$h.log
     rc=0
+    dict=
+    [ ! -f "$HERE/dict/$h.dict" ] || dict=-dict=$HERE/dict/$h.dict
     # -max_len: room for the largest seed (the tiny blob, 11 KB) and a bit more.
     # shellcheck disable=SC2086
-    nice -n "${NICE:-10}" "$BIN/$exe" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=30 \
-        -rss_limit_mb=4096 -max_len=32768 -artifact_prefix="$WORK/$h-artifacts/" ${FUZZ_ARGS:-} \
+    nice -n "${NICE:-19}" "$BIN/$exe" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=30 \
+        -rss_limit_mb=4096 -max_len=32768 -artifact_prefix="$WORK/$h-artifacts/" $dict ${FUZZ_ARGS:-} \
         "$WORK/$h" "$HERE/corpus/$h" >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
@@ -54,7 +57,11 @@ for h in $HARNESSES; do
     cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
     corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
-    crashes=$(find "$WORK/$h-artifacts" -type f | wc -l)
+    # crash-, leak-, timeout- and oom- files are failures; slow-unit- files (an input slower
+    # than 10 s, usually the machine stalling this process) are only reported.
+    crashes=$(find "$WORK/$h-artifacts" -type f ! -name 'slow-unit-*' | wc -l)
+    slow=$(find "$WORK/$h-artifacts" -type f -name 'slow-unit-*' | wc -l)
+    [ "$slow" = 0 ] || echo "  $h: $slow slow unit(s) in $WORK/$h-artifacts (not failures; replay one with $BIN/$exe FILE)" >&2
     if [ "$rc" != 0 ] || [ "$crashes" != 0 ]; then
         crashed=1
         [ "$crashes" != 0 ] || crashes="exit $rc"
@@ -65,7 +72,7 @@ for h in $HARNESSES; do
         "${speed:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes" >>"$WORK/results.tsv"
     if [ "$crashes" != 0 ]; then
         grep -E "ERROR|SUMMARY|invariant|Fatal|deadly|#[0-9]+ in " "$log" | head -30 >&2
-        echo "  reproducer(s): $(find "$WORK/$h-artifacts" -type f | tr '\n' ' ') (log: $log)" >&2
+        echo "  reproducer(s): $(find "$WORK/$h-artifacts" -type f ! -name 'slow-unit-*' | tr '\n' ' ') (log: $log)" >&2
     fi
 done
 exit $crashed

@@ -70,6 +70,8 @@ final class SystemdContainerTests: XCTestCase {
                 return XCTFail("Systemd/build-deb.sh failed (\(b.status)):\n\(b.err.suffix(4000))")
             }
             deb = String(last)
+            // The binaries' and the package's sizes (build-deb.sh reports them on stderr).
+            print(b.err.split(separator: "\n").filter { $0.contains(" bytes") }.joined(separator: "\n"))
         }
         let evidence = work.appendingPathComponent("evidence")
         let r = try run(Self.harness.appendingPathComponent("systemd-test.sh").path, [deb, evidence.path])

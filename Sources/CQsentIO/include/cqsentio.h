@@ -19,4 +19,14 @@ int cqsentio_peer_credentials(int fd, cqsentio_peer_cred *out);
 /// Returns 0, or -1 with errno set.
 int cqsentio_set_thread_name(const char *name);
 
+/// Installs a handler for each of `signals` that writes the signal's number (one byte) to a
+/// pipe, and returns the pipe's read end (close-on-exec), or -1 with errno set. Once per
+/// process (EBUSY after). The handler only calls write(2), so it is async-signal-safe whatever
+/// thread it interrupts.
+int cqsentio_signal_pipe(const int *signals, int count);
+
+/// glibc: malloc_trim(0), returning freed heap pages of every arena to the kernel (1 if memory
+/// was released). Elsewhere a no-op returning 0.
+int cqsentio_release_free_memory(void);
+
 #endif

@@ -1,30 +1,23 @@
 import Foundation
+import QsentIO
 import QsentProtocol
 import XCTest
 #if canImport(Glibc)
 import Glibc
 #endif
 
-// Reproductions of issue 8's findings against the real qsentd, one test per finding.
+// Reproductions of issue 8's findings against the real qsentd, one test per finding (the
+// model-file findings 5 and 9 are in ModelFileTests.swift). Each failed against the daemon
+// before its fix, for the reason named in its comment (run against an older build with
+// QSENT_BIN_DIR=DIR). Run them with:
 //
-// GATED: every test here SKIPS unless QSENT_HOSTILE=1 is set. They fail on main as of issue 8
-// (each for the reason named in its comment) and must pass once the server fixes land; the
-// gate keeps the suite green until then. Remove the gate (`try hostileGate()`) test by test as
-// each fix is merged. Run them with:
-//
-//     QSENT_HOSTILE=1 swift test -c release --filter HostileTests
+//     swift test -c release --filter HostileTests
 //
 // Each test bounds its own time (no test waits more than ~30 s) and kills the daemon with
 // SIGKILL at the end, so a hung daemon never holds the suite.
 
-private func hostileGate() throws {
-    guard ProcessInfo.processInfo.environment["QSENT_HOSTILE"] == "1" else {
-        throw XCTSkip("issue 8 reproduction; fails until the fix lands; set QSENT_HOSTILE=1 to run")
-    }
-}
-
 /// Milliseconds since `t`.
-private func msSince(_ t: UInt64) -> Double { Double(Sys.monotonicNanos() - t) / 1e6 }
+private func msSince(_ t: UInt64) -> Double { Double(Clock.monotonicNanos() - t) / 1e6 }
 
 /// A daemon that is started but not waited for: some flags under test make it exit at once.
 private func startDaemon(_ args: [String], tag: String, model: String? = nil) throws -> DaemonProcess {
@@ -47,7 +40,7 @@ private func pingWhenUp(_ d: DaemonProcess, timeout: TimeInterval = 60) -> Bool 
 
 /// SIGTERM must end the daemon within 10 s (issue 8's bound); waits at most 12 s.
 private func assertSigtermExitsWithin10s(_ d: DaemonProcess, _ context: String, file: StaticString = #filePath, line: UInt = #line) {
-    let t0 = Sys.monotonicNanos()
+    let t0 = Clock.monotonicNanos()
     d.signal(SIGTERM)
     let st = d.waitExit(timeout: 12)
     XCTAssertNotNil(st, "SIGTERM did not end qsentd within 12 s \(context)", file: file, line: line)
@@ -83,6 +76,16 @@ private func waitPeerClosed(_ fd: Int32, timeout: TimeInterval) -> Bool {
     return false
 }
 
+/// A connection handed to one other thread.
+///
+/// `@unchecked Sendable`: after the hand-off only that thread uses `conn`; the test thread only
+/// reads the immutable descriptor number `fd` (to poll it).
+private final class Handoff: @unchecked Sendable {
+    let conn: LineConnection
+    let fd: Int32
+    init(_ c: LineConnection) { conn = c; fd = c.fd.rawValue }
+}
+
 /// Deterministic long reviews (about 400 words: truncated at the model's 384 tokens).
 private func longReview(_ i: Int) -> String {
     (0..<40).map { "Review \(i) part \($0): the acting was \(($0 + i) % 3 == 0 ? "superb" : "dull") and the plot kept me guessing." }
@@ -93,33 +96,64 @@ final class HostileTests: XCTestCase {
 
     // MARK: finding 1: starvation
 
-    /// 8 clients pipeline 60 long reviews each; an interactive client then sends a short text.
-    /// Its first answer must come within 1 s (issue 8's bound for the max). On main the batcher
-    /// is FIFO: it waits behind the whole queue (22.6 s in the issue), so this times out at 8 s.
+    /// 8 clients each pipeline 60 long reviews (and read their answers); an interactive client
+    /// sends a short text every 0.5 s meanwhile. Bounds are ratios within one run, so a loaded
+    /// machine slows both sides alike:
+    /// - the interactive client's worst latency is at most a quarter of the time the heavy
+    ///   clients take (FIFO: its first answer waits behind the whole backlog, about all of it;
+    ///   22.6 s in the issue);
+    /// - the heavy clients finish within 2x of each other (FIFO: 4.2 s to 23.6 s, 5.6x).
     func testInteractiveClientIsNotStarvedByPipeliners() throws {
-        try hostileGate()
         let d = try startDaemon([], tag: "starve")
         defer { kill9(d) }
         XCTAssertTrue(pingWhenUp(d), "daemon did not start:\n\(d.log)")
-        var heavy: [LineConnection] = []
+        /// `@unchecked Sendable`: every field is guarded by `lock`.
+        final class Finish: @unchecked Sendable {
+            let lock = NSLock()
+            var ms: [Double] = []
+            var problems: [String] = []
+        }
+        let fin = Finish()
+        let t0 = Clock.monotonicNanos()
         for c in 0..<8 {
-            let conn = try d.connect()
-            heavy.append(conn)
-            var batch = ""
-            for r in 0..<60 { batch += "{\"id\":\(c * 100 + r),\"text\":\"\(longReview(c * 100 + r))\"}\n" }
-            // The pipeliners read their answers (they are heavy, not hostile) on their own threads.
-            Thread.detachNewThread { while (try? conn.readLine(timeoutMs: 30_000)) != nil {} }
-            try conn.sendRaw(Array(batch.utf8))
+            Thread.detachNewThread {
+                do {
+                    let conn = try d.connect()
+                    var batch = ""
+                    for r in 0..<60 { batch += "{\"id\":\(c * 100 + r),\"text\":\"\(longReview(c * 100 + r))\"}\n" }
+                    try conn.sendRaw(Array(batch.utf8))
+                    for r in 0..<60 {
+                        guard let a = try conn.readLine(timeoutMs: 180_000), a.hasPrefix("{\"id\":\(c * 100 + r),\"label\"") else {
+                            throw DaemonTestError.badAnswer("heavy client \(c) answer \(r) missing or wrong")
+                        }
+                    }
+                    fin.lock.lock(); fin.ms.append(msSince(t0)); fin.lock.unlock()
+                } catch {
+                    fin.lock.lock(); fin.problems.append("\(error)"); fin.lock.unlock()
+                }
+            }
         }
         usleep(300_000)
         let interactive = try d.connect()
-        let t0 = Sys.monotonicNanos()
-        try interactive.send("{\"id\":\"i\",\"text\":\"Great film.\"}")
-        let answer = try? interactive.readLine(timeoutMs: 8000)
-        let ms = msSince(t0)
-        XCTAssertNotNil(answer, "interactive client got no answer within 8 s behind 8 x 60 pipelined reviews (FIFO starvation)")
-        XCTAssertLessThanOrEqual(ms, 1000, "interactive client's first answer took \(Int(ms)) ms behind 8 pipelining clients")
-        heavy.forEach { $0.shutdownWrite() }
+        var latencies: [Double] = []
+        while msSince(t0) < 240_000 {
+            fin.lock.lock(); let done = fin.ms.count + fin.problems.count; fin.lock.unlock()
+            if done == 8 { break }
+            let ts = Clock.monotonicNanos()
+            try interactive.send("{\"id\":\"i\",\"text\":\"Great film.\"}")
+            let answer = try interactive.readLine(timeoutMs: 180_000)
+            latencies.append(msSince(ts))
+            XCTAssertEqual(answer.map { $0.hasPrefix("{\"id\":\"i\",\"label\"") }, true, "interactive answer: \(answer ?? "EOF")")
+            usleep(500_000)
+        }
+        fin.lock.lock(); let heavy = fin.ms, problems = fin.problems; fin.lock.unlock()
+        XCTAssertEqual(problems, [])
+        XCTAssertEqual(heavy.count, 8, "not every heavy client finished within 240 s")
+        guard let first = heavy.min(), let last = heavy.max(), let worst = latencies.max() else { return XCTFail("no figures") }
+        let summary = "heavy clients finished in \(Int(first))...\(Int(last)) ms; interactive latencies (ms): \(latencies.map { Int($0) })"
+        XCTAssertLessThanOrEqual(worst, last / 4, "interactive client starved: \(summary)")
+        XCTAssertLessThanOrEqual(last, first * 2, "heavy clients finished far apart: \(summary)")
+        print("fairness: \(summary)")
     }
 
     // MARK: finding 2: --io-timeout on writes
@@ -130,16 +164,15 @@ final class HostileTests: XCTestCase {
     /// send() forever (blocking socket; the timeout only applies after EAGAIN), so the connection
     /// is never closed.
     func testIoTimeoutClosesAClientThatDoesNotRead() throws {
-        try hostileGate()
         let d = try startDaemon(["--io-timeout", "2"], tag: "noread")
         defer { kill9(d) }
         XCTAssertTrue(pingWhenUp(d), "daemon did not start:\n\(d.log)")
-        let c = try d.connect()
+        let c = Handoff(try d.connect())
         let id = String(repeating: "x", count: 8000)
         let line = Array("{\"op\":\"ping\",\"id\":\"\(id)\"}\n".utf8)
         // 400 x 8 KB answers (3.2 MB) exceed any socket buffer; send from a thread (our own send
         // blocks once the daemon stops reading).
-        Thread.detachNewThread { for _ in 0..<400 { if (try? c.sendRaw(line)) == nil { return } } }
+        Thread.detachNewThread { for _ in 0..<400 { if (try? c.conn.sendRaw(line)) == nil { return } } }
         let closed = waitPeerClosed(c.fd, timeout: 12)
         XCTAssertTrue(closed, "a client that never reads kept its connection 12 s with --io-timeout 2")
         assertSigtermExitsWithin10s(d, "with a non-reading client")
@@ -151,17 +184,15 @@ final class HostileTests: XCTestCase {
     /// <= 512 MB (issue 8's bound). On main the bound is in lines (128 per connection), so it
     /// climbs past 1.4 GB; the test stops as soon as the bound is crossed.
     func testPipelinedMegabyteLinesStayWithinMemoryBound() throws {
-        try hostileGate()
         let d = try startDaemon(["--io-timeout", "60"], tag: "mem")
         defer { kill9(d) }
         XCTAssertTrue(pingWhenUp(d), "daemon did not start:\n\(d.log)")
         let id = String(repeating: "m", count: 1_000_000)
         let line = Array("{\"op\":\"ping\",\"id\":\"\(id)\"}\n".utf8)
-        var conns: [LineConnection] = []
         for _ in 0..<4 {
-            let c = try d.connect()
-            conns.append(c)
-            Thread.detachNewThread { for _ in 0..<300 { if (try? c.sendRaw(line)) == nil { return } } }
+            let c = Handoff(try d.connect())
+            // The senders end when the daemon is killed at the end of the test.
+            Thread.detachNewThread { for _ in 0..<300 { if (try? c.conn.sendRaw(line)) == nil { return } } }
         }
         var peak = 0
         let deadline = Date().addingTimeInterval(20)
@@ -172,7 +203,48 @@ final class HostileTests: XCTestCase {
         }
         XCTAssertTrue(d.process.isRunning, "qsentd died under 1 MB pipelined lines:\n\(d.log)")
         XCTAssertLessThanOrEqual(peak, 512 << 20, "RssAnon reached \(peak >> 20) MB with 4 clients pipelining 1 MB lines without reading")
-        conns.forEach { $0.close() }
+        print("memory: 4 clients pipelining 1 MB lines without reading for 20 s: RssAnon peak \(peak >> 20) MiB")
+    }
+
+    /// The rest of issue 8's done-when for findings 2 and 3: the same four clients with
+    /// --io-timeout 3 are closed (on main they were kept for good), RssAnon then falls back to
+    /// near its idle level (on main about 250 MB stayed: no malloc_trim), and SIGTERM exits
+    /// within 10 s.
+    func testNonReadingClientsAreClosedAndMemoryReturns() throws {
+        let d = try startDaemon(["--io-timeout", "3"], tag: "memback")
+        defer { kill9(d) }
+        XCTAssertTrue(pingWhenUp(d), "daemon did not start:\n\(d.log)")
+        usleep(1_500_000)  // let the start-up trim run
+        guard let idle = rssAnon(d.process.pid) else { return XCTFail("no RssAnon") }
+        let id = String(repeating: "m", count: 1_000_000)
+        let line = Array("{\"op\":\"ping\",\"id\":\"\(id)\"}\n".utf8)
+        var clients: [Handoff] = []
+        for _ in 0..<4 {
+            let c = Handoff(try d.connect())
+            clients.append(c)
+            Thread.detachNewThread { for _ in 0..<300 { if (try? c.conn.sendRaw(line)) == nil { return } } }
+        }
+        var peak = 0
+        let t0 = Clock.monotonicNanos()
+        var closedAfterMs: [Double] = []
+        for c in clients {
+            let closed = waitPeerClosed(c.fd, timeout: 20)
+            XCTAssertTrue(closed, "a client that never reads kept its connection 20 s with --io-timeout 3")
+            closedAfterMs.append(msSince(t0))
+            peak = max(peak, rssAnon(d.process.pid) ?? 0)
+        }
+        XCTAssertLessThanOrEqual(peak, 512 << 20, "RssAnon reached \(peak >> 20) MB")
+        // Near idle again within 5 s: at most 64 MiB above it.
+        var after = Int.max
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            after = rssAnon(d.process.pid) ?? 0
+            if after <= idle + (64 << 20) { break }
+            usleep(200_000)
+        }
+        XCTAssertLessThanOrEqual(after, idle + (64 << 20), "RssAnon stayed at \(after >> 20) MiB after the burst (idle \(idle >> 20) MiB)")
+        print("memory: idle RssAnon \(idle >> 20) MiB, peak \(peak >> 20) MiB, after \(after >> 20) MiB; non-reading clients closed after \(closedAfterMs.map { Int($0) }) ms")
+        assertSigtermExitsWithin10s(d, "after non-reading clients")
     }
 
     // MARK: finding 4: huge timeout values
@@ -183,7 +255,6 @@ final class HostileTests: XCTestCase {
     /// conversion (SIGILL, status 132): --idle-exit at start, --idle-timeout at the first
     /// connection, --io-timeout at SIGTERM.
     func testHugeTimeoutFlagsNeverCrash() throws {
-        try hostileGate()
         for (flag, value) in [("--io-timeout", "1e10"), ("--idle-timeout", "2e10"), ("--idle-exit", "2e10")] {
             let d = try startDaemon([flag, value], tag: "huge")
             defer { kill9(d) }
@@ -204,79 +275,11 @@ final class HostileTests: XCTestCase {
         }
     }
 
-    // MARK: finding 5: model changed in place
-
-    /// The served blob is truncated in place (`truncate -s 1M`). The next request must get an
-    /// answer (an error is fine) and the daemon must live. On main the request touches a mapped
-    /// page past the new end of file: SIGBUS kills the daemon and the request gets no answer.
-    func testModelTruncatedInPlaceDoesNotKillDaemon() throws {
-        try hostileGate()
-        let dir = try TestEnv.tempDir("trunc")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let m = try ScratchModel(from: TestEnv.model(), in: dir)
-        guard !m.isDir else { throw XCTSkip("needs a .qsent blob (QSENT_TEST_MODEL is a folder)") }
-        let d = try startDaemon([], tag: "trunc", model: m.path)
-        defer { kill9(d) }
-        XCTAssertTrue(pingWhenUp(d), "daemon did not start:\n\(d.log)")
-        XCTAssertEqual(truncate(m.path, 1 << 20), 0)
-        let c = try d.connect()
-        try c.send("{\"id\":1,\"text\":\"A wonderful, moving film.\"}")
-        let a = try? c.readLine(timeoutMs: 10_000)
-        XCTAssertNotNil(a, "no answer after the model was truncated in place")
-        usleep(200_000)
-        XCTAssertTrue(d.process.isRunning, "qsentd died (status \(d.waitExit(timeout: 0).map(String.init) ?? "?")) after its model was truncated in place:\n\(d.log)")
-    }
-
-    /// The served blob is overwritten in place (same size, weights garbled, as a `cp` of another
-    /// file would). The daemon must not answer from the changed bytes: the same text must get the
-    /// same logits as before, or an error. On main the mapping shows the new bytes: the answer
-    /// changes while `info` still reports the old checksum.
-    func testModelOverwrittenInPlaceNeverAnswersFromChangedFile() throws {
-        try hostileGate()
-        let dir = try TestEnv.tempDir("overw")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let m = try ScratchModel(from: TestEnv.model(), in: dir)
-        guard !m.isDir else { throw XCTSkip("needs a .qsent blob (QSENT_TEST_MODEL is a folder)") }
-        let d = try startDaemon([], tag: "overw", model: m.path)
-        defer { kill9(d) }
-        XCTAssertTrue(pingWhenUp(d), "daemon did not start:\n\(d.log)")
-        let c = try d.connect()
-        let ask = "{\"id\":1,\"text\":\"A wonderful, moving film with superb acting.\"}"
-        try c.send(ask)
-        let before = try parseAnswer(c.readLine(timeoutMs: 10_000))
-        guard let beforeLogits = before["logits"]?.raw else { return XCTFail("no logits: \(before)") }
-        try c.send("{\"op\":\"info\"}")
-        let oldSum = try parseAnswer(c.readLine(timeoutMs: 10_000))["checksum"]?.raw
-
-        // Overwrite everything past the first MB in place with a pattern (size unchanged).
-        let fd = open(m.path, O_WRONLY)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        let size = Int((try FileManager.default.attributesOfItem(atPath: m.path)[.size] as? NSNumber)?.intValue ?? 0)
-        let junk = [UInt8]((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) })
-        var off = 1 << 20
-        while off < size {
-            let n = min(junk.count, size - off)
-            XCTAssertEqual(junk.withUnsafeBytes { pwrite(fd, $0.baseAddress, n, off_t(off)) }, n)
-            off += n
-        }
-        close(fd)
-
-        try c.send(ask)
-        let after = try parseAnswer(c.readLine(timeoutMs: 10_000))
-        try c.send("{\"op\":\"info\"}")
-        let newSum = try? parseAnswer(c.readLine(timeoutMs: 10_000))["checksum"]?.raw
-        if errorCode(after) == nil {
-            XCTAssertEqual(after["logits"]?.raw, beforeLogits,
-                           "answer changed after the model was overwritten in place (info checksum before \(oldSum ?? "nil"), after \(newSum ?? "nil"))")
-        }
-    }
-
     // MARK: finding 8: unterminated last line
 
     /// `printf '{"op":"ping"}' | socat - UNIX:…`: a last line without "\n" before the client
     /// half-closes must be answered (HF-style line readers accept it). On main it is dropped: EOF.
     func testUnterminatedLastLineIsAnswered() throws {
-        try hostileGate()
         let d = try startDaemon([], tag: "noeol")
         defer { kill9(d) }
         XCTAssertTrue(pingWhenUp(d), "daemon did not start:\n\(d.log)")
@@ -287,38 +290,11 @@ final class HostileTests: XCTestCase {
         XCTAssertEqual(a, "{\"id\":7,\"ok\":true}", "unterminated last line got no answer")
     }
 
-    // MARK: finding 9: FIFO at the model path
-
-    /// The model path is replaced (by rename) with a FIFO and a reload is asked. The reload must
-    /// be refused promptly (not a regular file), and SIGTERM must still exit quickly. On main the
-    /// loader opens the FIFO for reading and blocks for a writer that never comes: the reload and
-    /// its connection hang.
-    func testReloadNeverBlocksOnAFifo() throws {
-        try hostileGate()
-        let dir = try TestEnv.tempDir("fifo")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let m = try ScratchModel(from: TestEnv.model(), in: dir)
-        guard !m.isDir else { throw XCTSkip("needs a .qsent blob (QSENT_TEST_MODEL is a folder)") }
-        let d = try startDaemon([], tag: "fifo", model: m.path)
-        defer { kill9(d) }
-        XCTAssertTrue(pingWhenUp(d), "daemon did not start:\n\(d.log)")
-        let fifo = dir.appendingPathComponent("fifo.tmp").path
-        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
-        XCTAssertEqual(rename(fifo, m.path), 0)
-        let c = try d.connect()
-        try c.send("{\"op\":\"reload\",\"id\":1}")
-        let a = try? c.readLine(timeoutMs: 8000)
-        XCTAssertNotNil(a, "reload with a FIFO at the model path did not answer within 8 s")
-        if let a { XCTAssertEqual(errorCode(try parseAnswer(a)), "reload_failed", a) }
-        assertSigtermExitsWithin10s(d, "after a reload on a FIFO")
-    }
-
     // MARK: finding 10: empty allow-list
 
     /// `--allow-uid ''` and `QSENT_ALLOW_UID=` must mean the same thing (likewise for gid).
     /// On main the flag denies everyone and the empty variable allows everyone.
     func testEmptyAllowListMeansTheSameAsFlagAndEnvironment() throws {
-        try hostileGate()
         for (flag, env) in [("--allow-uid", "QSENT_ALLOW_UID"), ("--allow-gid", "QSENT_ALLOW_GID")] {
             let viaFlag = try pingAllowed(args: [flag, ""], env: [:], tag: "alf")
             let viaEnv = try pingAllowed(args: [], env: [env: ""], tag: "ale")

@@ -7,14 +7,14 @@ import PackageDescription
 // a path dependency's identity from its directory name, and two equal identities collide.
 let package = Package(
     name: "QsentFuzz",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "qsent", path: "../../.."),
     ],
     targets: [
         // Per-iteration scratch file and input helpers shared by the harnesses.
         .target(name: "FuzzSupport"),
-        // One line of the wire protocol: Request.parse (JSONParser underneath).
+        // One line of the wire protocol: Request.parse (JSONParser underneath) and its round trip.
         .executableTarget(name: "FuzzProtocol", dependencies: [
             "FuzzSupport", .product(name: "QsentProtocol", package: "qsent"),
         ]),
@@ -27,13 +27,14 @@ let package = Package(
         .executableTarget(name: "FuzzSafetensors", dependencies: [
             "FuzzSupport", .product(name: "QsentCore", package: "qsent"),
         ]),
-        // A Hugging Face config.json (ModelConfig.parse).
+        // A Hugging Face config.json (ModelConfig.parse over HFJSON).
         .executableTarget(name: "FuzzConfig", dependencies: [
             "FuzzSupport", .product(name: "QsentCore", package: "qsent"),
         ]),
         // A .qsent blob: header, section table, meta, vocabulary, then the engine's model load.
         .executableTarget(name: "FuzzBlob", dependencies: [
             "FuzzSupport", .product(name: "QsentCore", package: "qsent"),
+            .product(name: "QsentTokenizer", package: "qsent"),
         ]),
     ],
     swiftLanguageModes: [.v6]

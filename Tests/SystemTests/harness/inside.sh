@@ -62,7 +62,7 @@ perm=$(stat -c '%a %U %G' "$SOCK" 2>&1)
 check socket-mode "socket $SOCK is $perm (want 660 root qsent)" [ "$perm" = "660 root qsent" ]
 for f in /usr/share/man/man1/qsentd.1.gz /usr/share/bash-completion/completions/qsent \
          /usr/share/zsh/vendor-completions/_qsent /usr/share/fish/vendor_completions.d/qsent.fish \
-         /usr/share/doc/qsent/copyright /usr/share/qsent/model.qsent; do
+         /usr/share/doc/qsent/copyright /usr/share/qsent/model.qsent /etc/default/qsentd; do
     check "file-$(basename "$f")" "$f installed" [ -s "$f" ]
 done
 
@@ -233,6 +233,7 @@ check remove "apt-get remove: socket $(systemctl is-active qsentd.socket 2>&1), 
     sh -c "! systemctl -q is-active qsentd.socket && [ ! -e $SOCK ] && [ ! -e /usr/lib/systemd/system/qsentd.service ] && [ ! -e /usr/bin/qsentd ]"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y qsent > "$DIR/apt-purge.log" 2>&1
 left=$( (ls /etc/systemd/system/sockets.target.wants/ 2>/dev/null; ls /var/lib/systemd/deb-systemd-helper-enabled/ /var/lib/systemd/deb-systemd-helper-masked/ 2>/dev/null; find /etc/systemd /var/lib/systemd/deb-systemd-helper-enabled -name 'qsentd*' 2>/dev/null) | grep qsentd)
+[ ! -e /etc/default/qsentd ] || left="$left /etc/default/qsentd"
 check purge "apt-get purge: dpkg status '$(dpkg-query -W -f '${db:Status-Status}' qsent 2>&1)', leftovers: ${left:-none}" \
     sh -c "! dpkg-query -W -f '\${db:Status-Status}' qsent 2>/dev/null | grep -q installed && [ -z \"\$1\" ]" _ "$left"
 

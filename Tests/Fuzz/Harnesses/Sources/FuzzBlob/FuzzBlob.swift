@@ -1,6 +1,7 @@
 import Foundation
 import FuzzSupport
 import QsentCore
+import QsentTokenizer
 
 private let scratch = ScratchFile(suffix: ".qsent")
 
@@ -8,8 +9,12 @@ private let scratch = ScratchFile(suffix: ".qsent")
 /// opens it on start and on reload: Blob, its vocabulary, then the engine's model load and one
 /// classification.
 /// Every iteration opens the input twice: as it is (so the checksum checks themselves are
-/// fuzzed), then with every checksum repaired (header, section table, each section in range;
-/// layout in docs/FORMAT.md), so mutations reach the table, meta JSON, vocabulary and weights.
+/// fuzzed), then with every checksum repaired (layout from BlobFormat.Header/Entry), so
+/// mutations reach the table, meta JSON (the config), vocabulary and weights.
+/// Invariants: every failure is a typed error of the loaders (BlobError, TokenizerError,
+/// EngineError); an accepted blob's sections lie inside the file after the table, do not
+/// overlap, have the size their shape says, and its config has no `problem`; a loaded engine
+/// answers with one label per class and at most maxTokens tokens.
 /// Loads the committed seed blob once before the first input, so one-time tables (normalizer
 /// maps, kernels) are built outside libFuzzer's per-input -timeout.
 @_cdecl("LLVMFuzzerInitialize")
@@ -28,32 +33,51 @@ public func fuzzBlob(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-private func load(_ bytes: [UInt8]) {
-    scratch.write(bytes)
-    guard let blob = try? Blob(path: scratch.path) else { return }
-    _ = try? blob.tokenizer()
-    guard let engine = try? Engine(path: scratch.path, options: EngineOptions(threads: 1)) else { return }
-    let r = engine.classify(["a fuzzed blob"])
-    fuzzCheck(r.count == 1 && r[0].logits.count == engine.info.labels.count,
-              "classify gave \(r.count) results / \(r.first?.logits.count ?? -1) logits for \(engine.info.labels.count) labels")
+private func typed(_ error: any Error, _ step: String) {
+    fuzzCheck(error is BlobError || error is TokenizerError || error is EngineError,
+              "\(step) threw an untyped \(type(of: error)): \(error)")
 }
 
-/// Header: [40] XXH64(table), [48] XXH64(header[0..<48]); table at [32] with [24] entries of
-/// 128 bytes, each with offset [88], size [96] and XXH64(section) [104].
-private func repairChecksums(_ input: [UInt8]) -> [UInt8] {
-    var b = input
-    let header = 64, entry = 128
-    guard b.count >= header else { return b }
-    let count = Int(min(loadLE32(b, 24), 100_000))
-    let tableAt = loadLE64(b, 32)
-    guard tableAt == UInt64(header), header + count * entry <= b.count else { return b }
-    for i in 0..<count {
-        let at = header + i * entry
-        let off = loadLE64(b, at + 88), size = loadLE64(b, at + 96)
-        guard off <= UInt64(b.count), size <= UInt64(b.count) - off else { continue }
-        storeLE64(&b, at + 104, XXH64.hash(Array(b[Int(off)..<Int(off + size)])))
+private func load(_ bytes: [UInt8]) {
+    scratch.write(bytes)
+    let blob: Blob
+    do { blob = try Blob(path: scratch.path) } catch { return typed(error, "Blob(path:)") }
+    let table = blob.sectionTable
+    let dataStart = BlobFormat.entryOffset(table.count)
+    var end = dataStart
+    for s in table {
+        let width = s.dtype == .f32 || s.dtype == .i32 ? 4 : 1
+        fuzzCheck(s.offset >= end && s.size <= bytes.count - s.offset,
+                  "section \(s.name) at \(s.offset)+\(s.size) overlaps the table or its predecessor (ends \(end)) or leaves the \(bytes.count)-byte file")
+        fuzzCheck(s.size == s.shape.reduce(1, *) * width, "section \(s.name): \(s.size) bytes for shape \(s.shape)")
+        end = s.offset + s.size
     }
-    storeLE64(&b, 40, XXH64.hash(Array(b[header..<(header + count * entry)])))
-    storeLE64(&b, 48, XXH64.hash(Array(b[0..<48])))
+    fuzzCheck(blob.meta.config.problem == nil, "accepted a blob whose config has a problem: \(blob.meta.config)")
+    do { _ = try blob.tokenizer() } catch { return typed(error, "Blob.tokenizer()") }
+    let engine: Engine
+    do { engine = try Engine(path: scratch.path, options: EngineOptions(threads: 1)) } catch { return typed(error, "Engine(path:)") }
+    let r = engine.classify(["a fuzzed blob"])
+    let labels = engine.info.labels.count
+    fuzzCheck(r.count == 1 && r[0].logits.count == labels && (0..<labels).contains(r[0].labelId)
+              && r[0].tokens <= engine.info.maxTokens,
+              "classify gave \(r.count) results / \(r.first.map { "\($0)" } ?? "none") for \(labels) labels")
+}
+
+/// The input with every checksum recomputed: each in-range section's, the table's, the header's.
+private func repairChecksums(_ input: [UInt8]) -> [UInt8] {
+    typealias H = BlobFormat.Header
+    typealias E = BlobFormat.Entry
+    var b = input
+    guard b.count >= BlobFormat.headerSize else { return b }
+    let count = Int(min(loadLE32(b, H.sectionCount.offset), 100_000))
+    guard loadLE64(b, H.tableOffset.offset) == UInt64(BlobFormat.headerSize), BlobFormat.entryOffset(count) <= b.count else { return b }
+    for i in 0..<count {
+        let at = BlobFormat.entryOffset(i)
+        let off = loadLE64(b, at + E.offset.offset), size = loadLE64(b, at + E.size.offset)
+        guard off <= UInt64(b.count), size <= UInt64(b.count) - off else { continue }
+        storeLE64(&b, at + E.checksum.offset, XXH64.hash(Array(b[Int(off)..<Int(off + size)])))
+    }
+    storeLE64(&b, H.tableChecksum.offset, XXH64.hash(Array(b[BlobFormat.headerSize..<BlobFormat.entryOffset(count)])))
+    storeLE64(&b, H.headerChecksum.offset, XXH64.hash(Array(b[H.checksummed])))
     return b
 }

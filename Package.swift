@@ -37,7 +37,7 @@ let package = Package(
         .target(
             name: "QsentCore",
             dependencies: [
-                "CKernels", "QsentTokenizer",
+                "CKernels", "QsentIO", "QsentTokenizer",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

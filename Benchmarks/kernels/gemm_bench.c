@@ -309,21 +309,27 @@ static int mac_tables(const qk_isa *isas, int nisa, int threads2, int only_k, in
 // against V^T). MAC/cycle of the two GEMMs (the FMA peak is 16 with ymm, 32 with zmm) and the
 // softmax cost in cycles per score.
 static void attention_table(const qk_isa *isas, int nisa) {
-    printf("\nattention, one head of 64 (fp32): MAC/cycle of QK^T and PV, softmax cycles/score\n");
-    printf("%-11s %4s %6s %9s %9s %12s\n", "isa", "L", "GHz", "QK^T", "PV", "softmax c/s");
+    printf("\nattention, one head of 64 (fp32). Unfused (the engine before the fused kernel): MAC/cycle of\n"
+           "QK^T and PV (sgemm_nt), softmax cycles/score. fused = qk_attention_head (scores, softmax, PV\n"
+           "in one call): MAC/cycle over its 2*L*L*64 MACs, everything included; fused/unfused = time ratio\n"
+           "of the unfused QK^T + softmax + PV to the fused call (> 1: the fused kernel is faster).\n");
+    printf("%-11s %4s %6s %9s %9s %12s %9s %9s\n", "isa", "L", "GHz", "QK^T", "PV", "softmax c/s", "fused", "speedup");
     const int Ls[3] = {128, 256, 384}, dh = 64;
     for (int li = 0; li < 3; li++) {
         const int L = Ls[li];
         float *Q = malloc(sizeof(float) * (size_t)L * dh), *K = malloc(sizeof(float) * (size_t)L * dh);
         float *S = malloc(sizeof(float) * (size_t)L * L), *Vt = malloc(sizeof(float) * (size_t)dh * L);
         float *O = malloc(sizeof(float) * (size_t)L * dh), *S0 = malloc(sizeof(float) * (size_t)L * L);
+        float *QKV = malloc(sizeof(float) * (size_t)L * 3 * 384), *scr = malloc(sizeof(float) * qk_attention_scratch(L, dh));
+        float *Of = malloc(sizeof(float) * (size_t)L * 384);
+        for (int i = 0; i < L * 3 * 384; i++) QKV[i] = (float)(rand() % 200 - 100) * 0.01f;
         for (int i = 0; i < L * dh; i++) Q[i] = (float)(rand() % 200 - 100) * 0.01f, K[i] = (float)(rand() % 200 - 100) * 0.01f;
         for (int i = 0; i < L * dh; i++) Vt[i] = (float)(rand() % 200 - 100) * 0.01f;
         for (int i = 0; i < L * L; i++) S0[i] = (float)(rand() % 200 - 100) * 0.05f;
         double ghz = clock_ghz(NULL);
         for (int ii = 0; ii < nisa; ii++) {
             const int reps = 41;
-            double tq[41], tp[41], ts[41];
+            double tq[41], tp[41], ts[41], tf[41];
             for (int r = 0; r < reps; r++) {
                 double t0 = cpu_now();
                 qk_sgemm_nt(isas[ii], L, L, dh, Q, dh, K, dh, NULL, QK_ACT_NONE, S, L, 0, L);
@@ -334,17 +340,23 @@ static void attention_table(const qk_isa *isas, int nisa) {
                 double t3 = cpu_now();
                 qk_sgemm_nt(isas[ii], L, dh, L, S, L, Vt, L, NULL, QK_ACT_NONE, O, dh, 0, dh);
                 double t4 = cpu_now();
-                tq[r] = t1 - t0, ts[r] = t3 - t2, tp[r] = t4 - t3;
+                // fused, one head of a [L][3*384] qkv matrix as the engine calls it
+                qk_attention_head(isas[ii], L, dh, QKV, QKV + 384, QKV + 768, 3 * 384, Of, 384, scr);
+                double t5 = cpu_now();
+                tq[r] = t1 - t0, ts[r] = t3 - t2, tp[r] = t4 - t3, tf[r] = t5 - t4;
             }
             qsort(tq, reps, sizeof(double), cmpd);
             qsort(tp, reps, sizeof(double), cmpd);
             qsort(ts, reps, sizeof(double), cmpd);
+            qsort(tf, reps, sizeof(double), cmpd);
             const double macs = (double)L * L * dh;
-            printf("%-11s %4d %6.2f %9.2f %9.2f %12.2f\n", qk_isa_name(isas[ii]), L, ghz, macs / tq[reps / 2] * 1e-9 / ghz,
-                   macs / tp[reps / 2] * 1e-9 / ghz, ts[reps / 2] * ghz * 1e9 / ((double)L * L));
+            const double unfused = tq[reps / 2] + ts[reps / 2] + tp[reps / 2];
+            printf("%-11s %4d %6.2f %9.2f %9.2f %12.2f %9.2f %9.2f\n", qk_isa_name(isas[ii]), L, ghz, macs / tq[reps / 2] * 1e-9 / ghz,
+                   macs / tp[reps / 2] * 1e-9 / ghz, ts[reps / 2] * ghz * 1e9 / ((double)L * L),
+                   2 * macs / tf[reps / 2] * 1e-9 / ghz, unfused / tf[reps / 2]);
             fflush(stdout);
         }
-        free(Q); free(K); free(S); free(Vt); free(O); free(S0);
+        free(Q); free(K); free(S); free(Vt); free(O); free(S0); free(QKV); free(scr); free(Of);
     }
 }
 

@@ -1,5 +1,4 @@
 import CKernels
-import Foundation
 
 /// The encoder forward pass over a packed batch: every sequence's rows are concatenated
 /// (no padding); linear layers run on all rows at once and attention runs per sequence.
@@ -47,7 +46,7 @@ struct Forward {
             pooled = kernels.linear(cls, weights.pre, act: QK_ACT_RELU)
         case .bert:
             pooled = kernels.linear(cls, weights.pre)
-            for i in pooled.data.indices { pooled.data[i] = tanh(pooled.data[i]) }
+            kernels.tanh(&pooled)
         }
         let logits = kernels.linear(pooled, weights.classifier)
         return (0..<batch.count).map { Array(logits.row($0)) }

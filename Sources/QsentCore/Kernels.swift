@@ -1,8 +1,8 @@
 import CKernels
-import Foundation
 
 /// The kernel layer: ISA choice, threading, and the Swift side of every C kernel call.
-/// Raw pointers do not leave this file (and MappedFile / Buffers).
+/// Raw pointers live only in the kernel layer (this file, Buffers.swift and the C kernels in
+/// CKernels), the mmap layer (MappedFile.swift, Blob.swift) and the I/O layer (QsentIO).
 public struct Kernels: Sendable {
     public let isa: qk_isa
     public let threads: Int
@@ -28,7 +28,7 @@ public struct Kernels: Sendable {
 
     /// `name` nil means $QSENT_ISA, else the best the CPU supports.
     public init(isaName name: String?, threads: Int) throws {
-        let wanted = name ?? ProcessInfo.processInfo.environment["QSENT_ISA"].flatMap { $0.isEmpty ? nil : $0 }
+        let wanted = name ?? qk_env_isa().map { String(cString: $0) }
         if let wanted {
             guard let isa = Self.all.first(where: { String(cString: qk_isa_name($0)) == wanted }) else {
                 throw Failure.unknownISA(wanted)
@@ -184,10 +184,19 @@ public struct Kernels: Sendable {
         }
     }
 
+    /// x = tanh(x) in place (the BERT pooler).
+    func tanh(_ x: inout Matrix) {
+        let count = x.data.count
+        x.data.withUnsafeMutableBufferPointer { qk_tanh(isa, count, $0.baseAddress) }
+    }
+
     // MARK: attention
 
     /// Multi-head self-attention over a packed batch. `qkv` is [T][3D] (Q already scaled by
     /// 1/sqrt(head dim)); `spans` are the (start row, length) of each sequence. Returns [T][D].
+    /// One fused kernel call per (sequence, head): scores, softmax and P·V per block of rows,
+    /// without an L x L matrix (qk_attention_head); the (sequence, head) items are spread over
+    /// the pool, each thread with its own scratch.
     func attention(qkv: Matrix, dim: Int, heads: Int, spans: [(Int, Int)]) -> Matrix {
         let dh = dim / heads
         var ctx = Matrix(uninitializedRows: qkv.rows, cols: dim)
@@ -196,36 +205,21 @@ public struct Kernels: Sendable {
         let workers = min(threads, work)
         let isa = self.isa
         let ld = Int32(3 * dim)
+        let scratchCount = qk_attention_scratch(Int32(maxLen), Int32(dh))
         qkv.data.withUnsafeBufferPointer { qp in
             ctx.data.withUnsafeMutableBufferPointer { cp in
                 let q = qp.baseAddress!, c = cp.baseAddress!
                 parallel(workers) { w in
-                    var scores = [Float](unsafeUninitializedCapacity: maxLen * maxLen) { _, n in n = maxLen * maxLen }
-                    var vt = [Float](unsafeUninitializedCapacity: dh * maxLen) { _, n in n = dh * maxLen }
-                    scores.withUnsafeMutableBufferPointer { sp in
-                        vt.withUnsafeMutableBufferPointer { vp in
-                            let s = sp.baseAddress!, v = vp.baseAddress!
-                            var item = w
-                            while item < work {
-                                let (start, len) = spans[item / heads]
-                                let h = item % heads
-                                let qh = q + start * 3 * dim + h * dh
-                                let kh = qh + dim
-                                let vh = qh + 2 * dim
-                                let l = Int32(len)
-                                // scores = Qh Kh^T
-                                qk_sgemm_nt(isa, l, l, Int32(dh), qh, ld, kh, ld, nil, QK_ACT_NONE, s, l, 0, l)
-                                qk_softmax_rows(isa, l, l, s, l)
-                                // Vh^T: [dh][len]
-                                for t in 0..<len {
-                                    let row = vh + t * 3 * dim
-                                    for j in 0..<dh { v[j * len + t] = row[j] }
-                                }
-                                // ctx_h = P Vh  (NT form with Vh^T)
-                                qk_sgemm_nt(isa, l, Int32(dh), l, s, l, v, l, nil, QK_ACT_NONE,
-                                            c + start * dim + h * dh, Int32(dim), 0, Int32(dh))
-                                item += workers
-                            }
+                    var scratch = [Float](unsafeUninitializedCapacity: scratchCount) { _, n in n = scratchCount }
+                    scratch.withUnsafeMutableBufferPointer { sp in
+                        var item = w
+                        while item < work {
+                            let (start, len) = spans[item / heads]
+                            let h = item % heads
+                            let qh = q + start * 3 * dim + h * dh
+                            qk_attention_head(isa, Int32(len), Int32(dh), qh, qh + dim, qh + 2 * dim, ld,
+                                              c + start * dim + h * dh, Int32(dim), sp.baseAddress)
+                            item += workers
                         }
                     }
                 }

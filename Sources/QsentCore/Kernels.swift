@@ -167,18 +167,31 @@ public struct Kernels: Sendable {
 
     // MARK: elementwise
 
-    /// x = LayerNorm(x + residual) in place (residual may be nil).
+    /// x = LayerNorm(x + residual) in place (residual may be nil), split by rows over the pool
+    /// (each part adds and normalizes its own rows; the same per-row arithmetic as one call).
     func addLayerNorm(_ x: inout Matrix, residual: Matrix?, _ ln: LayerNormWeights, eps: Float) {
-        let count = x.data.count
-        let rows = Int32(x.rows), d = Int32(x.cols)
+        let cols = x.cols
+        let d = Int32(cols)
+        let parts = rowTiles(m: x.rows, n: cols)
+        if let residual { precondition(residual.data.count == x.data.count) }
+        let isa = self.isa
         x.data.withUnsafeMutableBufferPointer { xp in
-            if let residual {
-                precondition(residual.data.count == count)
-                residual.data.withUnsafeBufferPointer { rp in qk_add(isa, count, rp.baseAddress, xp.baseAddress) }
-            }
             ln.gamma.withPointer { g in
                 ln.beta.withPointer { b in
-                    qk_layernorm(isa, rows, d, xp.baseAddress, d, g, b, eps, xp.baseAddress, d)
+                    let xb = xp.baseAddress!
+                    func run(_ rp: UnsafePointer<Float>?) {
+                        parallel(parts.count) { i in
+                            let t = parts[i]
+                            let rows = xb + t.m0 * cols
+                            if let rp { qk_add(isa, (t.m1 - t.m0) * cols, rp + t.m0 * cols, rows) }
+                            qk_layernorm(isa, Int32(t.m1 - t.m0), d, rows, d, g, b, eps, rows, d)
+                        }
+                    }
+                    if let residual {
+                        residual.data.withUnsafeBufferPointer { run($0.baseAddress) }
+                    } else {
+                        run(nil)
+                    }
                 }
             }
         }

@@ -74,6 +74,45 @@ QK_T void qk_avx2_softmax_rows(int M, int N, float *X, int ldx) {
     }
 }
 
+// The fused attention's softmax over one row of L scores (the scratch row has room for
+// round_up(L, 16)): x[j] = exp(x[j] - max) for j < L (0 in the padding), returns 1 / sum with
+// the sum formed as qk_sum16_tree of 16 interleaved partial sums (bit-exact with the scalar twin).
+QK_T float qk_avx2_softmax_e16(int L, float *x) {
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j + 8 <= L; j += 8) vmax = _mm256_max_ps(_mm256_loadu_ps(x + j), vmax);
+    float t[8];
+    _mm256_storeu_ps(t, vmax);
+    float mx = -INFINITY;
+    for (int i = 0; i < 8; i++) mx = t[i] > mx ? t[i] : mx;
+    for (; j < L; j++) mx = x[j] > mx ? x[j] : mx;
+    if (mx == -INFINITY) mx = 0.0f;
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    for (j = 0; j + 16 <= L; j += 16) {
+        const __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm));
+        const __m256 e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + j + 8), vm));
+        _mm256_storeu_ps(x + j, e0);
+        _mm256_storeu_ps(x + j + 8, e1);
+        s0 = _mm256_add_ps(s0, e0);
+        s1 = _mm256_add_ps(s1, e1);
+    }
+    if (j < L) { // the padding lanes of the row (past L) are in the buffer; they become 0
+        const __m256 m0 = _mm256_castsi256_ps(lane_mask(j, 0, L)), m1 = _mm256_castsi256_ps(lane_mask(j + 8, 0, L));
+        const __m256 e0 = _mm256_and_ps(m0, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm)));
+        const __m256 e1 = _mm256_and_ps(m1, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + j + 8), vm)));
+        _mm256_storeu_ps(x + j, e0);
+        _mm256_storeu_ps(x + j + 8, e1);
+        s0 = _mm256_add_ps(s0, e0);
+        s1 = _mm256_add_ps(s1, e1);
+    }
+    const __m256 t8 = _mm256_add_ps(s0, s1);                                                // i + (i+8)
+    const __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1)); // + (i+4)
+    const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));                               // [0]+[2], [1]+[3]
+    const float sum = _mm_cvtss_f32(_mm_add_ss(t2, _mm_shuffle_ps(t2, t2, 1)));
+    return 1.0f / sum;
+}
+
 // ---- quantization (bit-exact with qk_scalar_quantize_rows_s8) ---------------------------------
 
 QK_TI __m256i quant8(__m256 x, __m256 s) {
@@ -419,6 +458,61 @@ QK_T void qk_avx2_sgemm_small(int M, int K, const float *A, int lda, const float
             float v = ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
             for (; k < K; k++) v += a[k] * b[k];
             C[(size_t)m * (size_t)ldc + n] = qk_act1(bias ? v + bias[n] : v, act);
+        }
+    }
+}
+
+// ---- fused attention (one head) ------------------------------------------------------------------
+//
+// K is packed once per head (panels of 16 keys, [d][16]) and V too (panels of 16 columns,
+// [j][16]). Then per block of QK_ATT_MB query rows: scores = Q K^T with the sgemm micro-kernel
+// (key panel outer, so each panel is loaded into L1 once per block), the softmax in place
+// (unnormalized e, and 1/sum), ctx = e V with the same micro-kernel (V panel outer), scaled by
+// 1/sum. The L x L matrix is never written: a block's scores stay in L2.
+
+#define ATT_SG(R_, ...)                                                                                \
+    switch (R_) {                                                                                   \
+    case 6: sg_kernel(6, __VA_ARGS__); break;                                                          \
+    case 5: sg_kernel(5, __VA_ARGS__); break;                                                          \
+    case 4: sg_kernel(4, __VA_ARGS__); break;                                                          \
+    case 3: sg_kernel(3, __VA_ARGS__); break;                                                          \
+    case 2: sg_kernel(2, __VA_ARGS__); break;                                                          \
+    default: sg_kernel(1, __VA_ARGS__); break;                                                         \
+    }
+
+QK_T void qk_avx2_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                 float *out, int ldo, float *scratch) {
+    const int Lp = QK_ROUND_UP(L, 16);
+    float *kt = scratch, *vp = kt + qk_att_kt_floats(L, dh), *S = vp + qk_att_vp_floats(L, dh);
+    qk_pack_b16(K, ld, 0, dh, 0, L, kt);
+    qk_pack_v16(V, ld, L, dh, vp);
+    for (int mb = 0; mb < L; mb += QK_ATT_MB) {
+        const int rows = L - mb < QK_ATT_MB ? L - mb : QK_ATT_MB;
+        for (int nb = 0; nb < Lp; nb += 16) {
+            const float *p = kt + (size_t)nb * (size_t)dh;
+            for (int m0 = 0; m0 < rows; m0 += SG_MR) {
+                const int R = rows - m0 < SG_MR ? rows - m0 : SG_MR;
+                const float *q = Q + (size_t)(mb + m0) * (size_t)ld;
+                ATT_SG(R, dh, q, ld, p, S + (size_t)m0 * (size_t)Lp, Lp, nb, 0, Lp, 1, 1, NULL, QK_ACT_NONE)
+            }
+        }
+        float inv[QK_ATT_MB];
+        for (int r = 0; r < rows; r++) inv[r] = qk_avx2_softmax_e16(L, S + (size_t)r * (size_t)Lp);
+        float *o = out + (size_t)mb * (size_t)ldo;
+        for (int nb = 0; nb < dh; nb += 16) {
+            const float *p = vp + (size_t)nb * (size_t)L;
+            for (int m0 = 0; m0 < rows; m0 += SG_MR) {
+                const int R = rows - m0 < SG_MR ? rows - m0 : SG_MR;
+                ATT_SG(R, L, S + (size_t)m0 * (size_t)Lp, Lp, p, o + (size_t)m0 * (size_t)ldo, ldo, nb, 0, dh, 1, 1, NULL,
+                       QK_ACT_NONE)
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            float *orow = o + (size_t)r * (size_t)ldo;
+            const __m256 vi = _mm256_set1_ps(inv[r]);
+            int c = 0;
+            for (; c + 8 <= dh; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(_mm256_loadu_ps(orow + c), vi));
+            for (; c < dh; c++) orow[c] *= inv[r];
         }
     }
 }

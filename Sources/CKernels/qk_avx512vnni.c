@@ -286,6 +286,59 @@ QK_TI void s_rows(const int R, int kb, const float *a, int lda, const float *bp,
     else if (rest == 1) s_kernel(R, 1, kb, a, lda, p, c, ldc, nb, n0, nc_hi, first, last, bias, act);
 }
 
+// Fused attention, one head: qk_avx2_attention_head's scheme (blocks of QK_ATT_MB query rows)
+// with the zmm micro-kernel over pairs of 16-wide panels (6 rows x 32: 12 accumulators, the
+// panel pair in L1) for Q K^T and e V; the softmax row is the AVX2 one (same numbers on every x86).
+#define ATT_S(R_, ...)                                                                                 \
+    switch (R_) {                                                                                   \
+    case 6: s_rows(6, __VA_ARGS__); break;                                                             \
+    case 5: s_rows(5, __VA_ARGS__); break;                                                             \
+    case 4: s_rows(4, __VA_ARGS__); break;                                                             \
+    case 3: s_rows(3, __VA_ARGS__); break;                                                             \
+    case 2: s_rows(2, __VA_ARGS__); break;                                                             \
+    default: s_rows(1, __VA_ARGS__); break;                                                            \
+    }
+
+QK_T void qk_avx512_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                   float *out, int ldo, float *scratch) {
+    const int Lp = QK_ROUND_UP(L, 16);
+    float *kt = scratch, *vp = kt + qk_att_kt_floats(L, dh), *S = vp + qk_att_vp_floats(L, dh);
+    qk_pack_b16(K, ld, 0, dh, 0, L, kt);
+    qk_pack_v16(V, ld, L, dh, vp);
+    for (int mb = 0; mb < L; mb += QK_ATT_MB) {
+        const int rows = L - mb < QK_ATT_MB ? L - mb : QK_ATT_MB;
+        for (int nb = 0; nb < Lp; nb += 32) {
+            const int hi = nb + 32 < Lp ? nb + 32 : Lp;
+            const float *p = kt + (size_t)nb * (size_t)dh;
+            for (int m0 = 0; m0 < rows; m0 += S_MR) {
+                const int R = rows - m0 < S_MR ? rows - m0 : S_MR;
+                const float *q = Q + (size_t)(mb + m0) * (size_t)ld;
+                ATT_S(R, dh, q, ld, p, S + (size_t)m0 * (size_t)Lp, Lp, nb, hi, 0, 1, 1, NULL, QK_ACT_NONE)
+            }
+        }
+        float inv[QK_ATT_MB];
+        for (int r = 0; r < rows; r++) inv[r] = qk_avx2_softmax_e16(L, S + (size_t)r * (size_t)Lp);
+        float *o = out + (size_t)mb * (size_t)ldo;
+        for (int nb = 0; nb < dh; nb += 32) {
+            const int hi = nb + 32 < dh ? nb + 32 : dh;
+            const float *p = vp + (size_t)nb * (size_t)L;
+            for (int m0 = 0; m0 < rows; m0 += S_MR) {
+                const int R = rows - m0 < S_MR ? rows - m0 : S_MR;
+                ATT_S(R, L, S + (size_t)m0 * (size_t)Lp, Lp, p, o + (size_t)m0 * (size_t)ldo, ldo, nb, hi, 0, 1, 1, NULL,
+                      QK_ACT_NONE)
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            float *orow = o + (size_t)r * (size_t)ldo;
+            for (int c = 0; c < dh; c += 16) {
+                const __mmask16 mk = c + 16 <= dh ? (__mmask16)0xffff : lane_mask16(c, 0, dh);
+                const __m512 v = _mm512_maskz_loadu_ps(mk, orow + c);
+                _mm512_mask_storeu_ps(orow + c, mk, _mm512_mul_ps(v, _mm512_set1_ps(inv[r])));
+            }
+        }
+    }
+}
+
 QK_T void qk_avx512_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                              const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
     (void)N;

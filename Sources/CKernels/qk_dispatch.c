@@ -296,3 +296,32 @@ void qk_gelu(qk_isa isa, size_t n, float *x) {
 #endif
     qk_scalar_gelu(n, x);
 }
+
+size_t qk_attention_scratch(int L, int dh) {
+    if (L <= 0 || dh <= 0) return 1;
+    return qk_att_kt_floats(L, dh) + qk_att_vp_floats(L, dh) + (size_t)QK_ATT_MB * (size_t)QK_ROUND_UP(L, 16);
+}
+
+void qk_attention_head(qk_isa isa, int L, int dh, const float *Q, const float *K, const float *V,
+                       int ld, float *out, int ldo, float *scratch) {
+    if (L <= 0 || dh <= 0) return;
+    switch (qk_usable(isa)) {
+#if defined(QK_HAVE_X86)
+    case QK_ISA_AVX512VNNI:
+        qk_avx512_attention_head(L, dh, Q, K, V, ld, out, ldo, scratch);
+        return;
+    case QK_ISA_AVX2:
+    case QK_ISA_AVXVNNI:
+        qk_avx2_attention_head(L, dh, Q, K, V, ld, out, ldo, scratch);
+        return;
+#endif
+#if defined(QK_HAVE_ARM64)
+    case QK_ISA_NEON_DOTPROD:
+    case QK_ISA_NEON:
+        qk_neon_attention_head(L, dh, Q, K, V, ld, out, ldo, scratch);
+        return;
+#endif
+    default:
+        qk_scalar_attention_head(L, dh, Q, K, V, ld, out, ldo, scratch);
+    }
+}

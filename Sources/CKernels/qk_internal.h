@@ -24,6 +24,14 @@ void qk_scalar_sgemm_nt(int M, int N, int K, const float *A, int lda, const floa
 void qk_scalar_gelu(size_t n, float *x);
 void qk_scalar_softmax_rows(int M, int N, float *X, int ldx);
 
+void qk_scalar_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                              float *out, int ldo, float *scratch);
+// Query rows per block in the fused attention (the scratch holds this many score rows of Lp):
+// a block's scores are computed key panel by key panel, each panel (16 keys x dh, in L1) used
+// by every micro-kernel row group of the block, then the block's P.V the same way per 16-column
+// panel of V. A multiple of every ISA's micro-kernel rows (AVX2/AVX-512 6, NEON 4).
+#define QK_ATT_MB 48
+
 // sgemm_nt with fewer rows than this uses direct dot products instead of packing B.
 #define QK_SGEMM_SMALL_M 4
 
@@ -43,6 +51,11 @@ void qk_avx2_sgemm_small(int M, int K, const float *A, int lda, const float *B, 
                          const float *bias, qk_act act, float *C, int ldc, int n0, int n1);
 void qk_avx2_gelu(size_t n, float *x);
 void qk_avx2_softmax_rows(int M, int N, float *X, int ldx);
+float qk_avx2_softmax_e16(int L, float *x);
+void qk_avx2_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                            float *out, int ldo, float *scratch);
+void qk_avx512_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                              float *out, int ldo, float *scratch);
 
 void qk_avx512_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
                                 float *scale);
@@ -71,6 +84,8 @@ void qk_neondot_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const flo
                         qk_act act, void *C, int ldc, int n0, int n1, int out_f32);
 void qk_neon_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       const float *bias, qk_act act, float *C, int ldc, int n0, int n1);
+void qk_neon_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                            float *out, int ldo, float *scratch);
 #endif
 
 // ---- shared scalar math (identical formulas in every ISA file) -------------------------
@@ -155,6 +170,58 @@ static inline float qk_exp_approx(float x0) {
     memcpy(&s, &e, sizeof s);
     float y = p * s;
     return x0 < QK_EXP_LO ? 0.0f : y;
+}
+
+// The fused attention's exp: the same steps as qk_exp_approx, but every a*b+c is one fused
+// multiply-add, exactly as the SIMD versions compute it (exp8 in qk_avx2.c, exp4 in qk_neon.c),
+// so all ISAs agree bit for bit. min/max keep the SIMD NaN rule (NaN -> QK_EXP_HI).
+static inline float qk_exp_fma(float x0) {
+    float x = x0 < QK_EXP_HI ? x0 : QK_EXP_HI;
+    x = x > QK_EXP_LO ? x : QK_EXP_LO;
+    const float magic = 12582912.0f;
+    float n = fmaf(x, QK_LOG2E, magic) - magic;
+    float r = fmaf(-n, QK_LN2_HI, x);
+    r = fmaf(-n, QK_LN2_LO, r);
+    float p = fmaf(QK_EXP_P0, r, QK_EXP_P1);
+    p = fmaf(p, r, QK_EXP_P2);
+    p = fmaf(p, r, QK_EXP_P3);
+    p = fmaf(p, r, QK_EXP_P4);
+    p = fmaf(p, r, QK_EXP_P5);
+    p = fmaf(p, r * r, r) + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &e, sizeof s);
+    float y = p * s;
+    return x0 < QK_EXP_LO ? 0.0f : y;
+}
+
+// The fused attention's row sum: 16 partial sums s[j % 16] (added in j order), then this tree.
+static inline float qk_sum16_tree(const float s[16]) {
+    float t8[8], t4[4];
+    for (int i = 0; i < 8; i++) t8[i] = s[i] + s[i + 8];
+    for (int i = 0; i < 4; i++) t4[i] = t8[i] + t8[i + 4];
+    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
+
+// Scratch layout of qk_attention_head: K packed as qk_pack_b16 panels [Lp/16][dh][16], V as
+// panels of 16 columns [dhp/16][L][16] (zero past dh), then QK_ATT_MB score rows of Lp.
+static inline size_t qk_att_kt_floats(int L, int dh) { return (size_t)QK_ROUND_UP(L, 16) * (size_t)dh; }
+static inline size_t qk_att_vp_floats(int L, int dh) { return (size_t)QK_ROUND_UP(dh, 16) * (size_t)L; }
+
+/// Packs the V rows [0, L) x columns [0, dh) into panels of 16 columns laid out [j][16]
+/// (zero past dh): the B operand of P.V for the sgemm micro-kernels, read sequentially.
+static inline void qk_pack_v16(const float *V, int ld, int L, int dh, float *vp) {
+    for (int cb = 0; cb < dh; cb += 16) {
+        float *p = vp + (size_t)cb * (size_t)L;
+        const int w = dh - cb < 16 ? dh - cb : 16;
+        for (int j = 0; j < L; j++) {
+            const float *v = V + (size_t)j * (size_t)ld + cb;
+            float *d = p + (size_t)j * 16;
+            int c = 0;
+            for (; c < w; c++) d[c] = v[c];
+            for (; c < 16; c++) d[c] = 0.0f;
+        }
+    }
 }
 
 /// Packs rows [nc, nc_hi) x columns [kc, kc + kb) of the fp32 "NT" operand B into panels of

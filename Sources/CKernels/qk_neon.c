@@ -324,4 +324,108 @@ void qk_neon_sgemm_nt(int M, int N, int K, const float *A, int lda, const float 
     free(bp);
 }
 
+// ---- fused attention (one head), bit-exact with qk_scalar_attention_head ------------------------
+//
+// The scheme of qk_avx2_attention_head with the 4 x 16 micro-kernel above. exp4 is the scalar
+// twin's qk_exp_fma step by step (vfmaq/vfmsq are fused); min/max/select use compare + bsl so
+// that NaN follows the scalar rule (NEON's fmin/fmax would propagate it instead).
+
+QK_I float32x4_t sel_lt(float32x4_t a, float32x4_t b) { return vbslq_f32(vcltq_f32(a, b), a, b); } // a < b ? a : b
+QK_I float32x4_t sel_gt(float32x4_t a, float32x4_t b) { return vbslq_f32(vcgtq_f32(a, b), a, b); } // a > b ? a : b
+
+QK_I float32x4_t exp4(float32x4_t x0) {
+    float32x4_t x = sel_lt(x0, vdupq_n_f32(QK_EXP_HI));
+    x = sel_gt(x, vdupq_n_f32(QK_EXP_LO));
+    const float32x4_t magic = vdupq_n_f32(12582912.0f);
+    const float32x4_t n = vsubq_f32(vfmaq_f32(magic, x, vdupq_n_f32(QK_LOG2E)), magic);
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(QK_LN2_HI));
+    r = vfmsq_f32(r, n, vdupq_n_f32(QK_LN2_LO));
+    float32x4_t p = vfmaq_f32(vdupq_n_f32(QK_EXP_P1), vdupq_n_f32(QK_EXP_P0), r);
+    p = vfmaq_f32(vdupq_n_f32(QK_EXP_P2), p, r);
+    p = vfmaq_f32(vdupq_n_f32(QK_EXP_P3), p, r);
+    p = vfmaq_f32(vdupq_n_f32(QK_EXP_P4), p, r);
+    p = vfmaq_f32(vdupq_n_f32(QK_EXP_P5), p, r);
+    p = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
+    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23);
+    const float32x4_t y = vmulq_f32(p, vreinterpretq_f32_s32(e));
+    return vbslq_f32(vcltq_f32(x0, vdupq_n_f32(QK_EXP_LO)), vdupq_n_f32(0.0f), y);
+}
+
+// x[j] = exp(x[j] - max) for j < L (0 in the padding up to round_up(L, 16)); returns 1 / sum.
+static float softmax_e16(int L, float *x) {
+    float32x4_t vmax = vdupq_n_f32(-INFINITY);
+    int j = 0;
+    for (; j + 4 <= L; j += 4) vmax = sel_gt(vld1q_f32(x + j), vmax);
+    float t[4];
+    vst1q_f32(t, vmax);
+    float mx = -INFINITY;
+    for (int i = 0; i < 4; i++) mx = t[i] > mx ? t[i] : mx;
+    for (; j < L; j++) mx = x[j] > mx ? x[j] : mx;
+    if (mx == -INFINITY) mx = 0.0f;
+    const float32x4_t vm = vdupq_n_f32(mx);
+    float32x4_t s[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    const int32_t lane[4] = {0, 1, 2, 3};
+    const int32x4_t lanes = vld1q_s32(lane);
+    for (j = 0; j < L; j += 16) {
+        const int full = j + 16 <= L;
+        QK_UNROLL
+        for (int q = 0; q < 4; q++) {
+            float32x4_t e = exp4(vsubq_f32(vld1q_f32(x + j + 4 * q), vm));
+            if (!full) {
+                const uint32x4_t in = vcltq_s32(vaddq_s32(lanes, vdupq_n_s32(j + 4 * q)), vdupq_n_s32(L));
+                e = vbslq_f32(in, e, vdupq_n_f32(0.0f));
+            }
+            vst1q_f32(x + j + 4 * q, e);
+            s[q] = vaddq_f32(s[q], e);
+        }
+    }
+    const float32x4_t t4 = vaddq_f32(vaddq_f32(s[0], s[2]), vaddq_f32(s[1], s[3])); // (i + i+8) + (i+4 + i+12)
+    const float32x2_t t2 = vadd_f32(vget_low_f32(t4), vget_high_f32(t4));
+    return 1.0f / (vget_lane_f32(t2, 0) + vget_lane_f32(t2, 1));
+}
+
+#define ATT_F(R_, ...)                                                                                 \
+    switch (R_) {                                                                                   \
+    case 4: f_kernel(4, __VA_ARGS__); break;                                                           \
+    case 3: f_kernel(3, __VA_ARGS__); break;                                                           \
+    case 2: f_kernel(2, __VA_ARGS__); break;                                                           \
+    default: f_kernel(1, __VA_ARGS__); break;                                                          \
+    }
+
+void qk_neon_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                            float *out, int ldo, float *scratch) {
+    const int Lp = QK_ROUND_UP(L, 16);
+    float *kt = scratch, *vp = kt + qk_att_kt_floats(L, dh), *S = vp + qk_att_vp_floats(L, dh);
+    qk_pack_b16(K, ld, 0, dh, 0, L, kt);
+    qk_pack_v16(V, ld, L, dh, vp);
+    for (int mb = 0; mb < L; mb += QK_ATT_MB) {
+        const int rows = L - mb < QK_ATT_MB ? L - mb : QK_ATT_MB;
+        for (int nb = 0; nb < Lp; nb += 16) {
+            const float *p = kt + (size_t)nb * (size_t)dh;
+            for (int m0 = 0; m0 < rows; m0 += F_MR) {
+                const int R = rows - m0 < F_MR ? rows - m0 : F_MR;
+                const float *q = Q + (size_t)(mb + m0) * (size_t)ld;
+                ATT_F(R, dh, q, ld, p, S + (size_t)m0 * (size_t)Lp, Lp, nb, Lp, 1, 1, NULL, QK_ACT_NONE)
+            }
+        }
+        float inv[QK_ATT_MB];
+        for (int r = 0; r < rows; r++) inv[r] = softmax_e16(L, S + (size_t)r * (size_t)Lp);
+        float *o = out + (size_t)mb * (size_t)ldo;
+        for (int nb = 0; nb < dh; nb += 16) {
+            const float *p = vp + (size_t)nb * (size_t)L;
+            for (int m0 = 0; m0 < rows; m0 += F_MR) {
+                const int R = rows - m0 < F_MR ? rows - m0 : F_MR;
+                ATT_F(R, L, S + (size_t)m0 * (size_t)Lp, Lp, p, o + (size_t)m0 * (size_t)ldo, ldo, nb, dh, 1, 1, NULL,
+                      QK_ACT_NONE)
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            float *orow = o + (size_t)r * (size_t)ldo;
+            int c = 0;
+            for (; c + 4 <= dh; c += 4) vst1q_f32(orow + c, vmulq_n_f32(vld1q_f32(orow + c), inv[r]));
+            for (; c < dh; c++) orow[c] *= inv[r];
+        }
+    }
+}
+
 #endif

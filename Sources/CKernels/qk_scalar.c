@@ -2,6 +2,7 @@
 // (int8 paths bit-exact). Written so that -O2 auto-vectorizes the simple loops.
 #include "qk_internal.h"
 #include <math.h>
+#include <stdlib.h>
 
 // ---- packing ---------------------------------------------------------------------------
 
@@ -124,6 +125,37 @@ void qk_scalar_sgemm_nt(int M, int N, int K, const float *A, int lda, const floa
     }
 }
 
+// ---- fused attention (the reference every SIMD version matches bit for bit) ----------------
+
+void qk_scalar_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                              float *out, int ldo, float *scratch) {
+    float *e = scratch; // one row of L scores
+    for (int i = 0; i < L; i++) {
+        const float *q = Q + (size_t)i * (size_t)ld;
+        float mx = -INFINITY;
+        for (int j = 0; j < L; j++) {
+            const float *k = K + (size_t)j * (size_t)ld;
+            float acc = 0.0f;
+            for (int d = 0; d < dh; d++) acc = fmaf(q[d], k[d], acc);
+            e[j] = acc;
+            mx = acc > mx ? acc : mx;
+        }
+        if (mx == -INFINITY) mx = 0.0f;
+        float s[16] = {0};
+        for (int j = 0; j < L; j++) {
+            e[j] = qk_exp_fma(e[j] - mx);
+            s[j % 16] += e[j];
+        }
+        const float inv = 1.0f / qk_sum16_tree(s);
+        float *o = out + (size_t)i * (size_t)ldo;
+        for (int c = 0; c < dh; c++) {
+            float acc = 0.0f;
+            for (int j = 0; j < L; j++) acc = fmaf(e[j], V[(size_t)j * (size_t)ld + c], acc);
+            o[c] = acc * inv;
+        }
+    }
+}
+
 // ---- elementwise -------------------------------------------------------------------------------
 
 void qk_scalar_gelu(size_t n, float *x) {
@@ -186,4 +218,14 @@ void qk_layernorm(qk_isa isa, int M, int D, const float *X, int ldx, const float
 void qk_add(qk_isa isa, size_t n, const float *x, float *y) {
     (void)isa;
     for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+void qk_tanh(qk_isa isa, size_t n, float *x) {
+    (void)isa; // one implementation for every ISA (see ckernels.h)
+    for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+
+const char *qk_env_isa(void) {
+    const char *v = getenv("QSENT_ISA");
+    return v && v[0] ? v : NULL;
 }

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Read-only typed memory that the kernels read weights from: either a region of a mapped
 /// `.qsent` blob, or memory this process owns (the FP32 reference path). The owner keeps the
 /// memory alive as long as any buffer points into it.

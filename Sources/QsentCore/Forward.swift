@@ -1,5 +1,4 @@
 import CKernels
-import Foundation
 
 /// The encoder forward pass over a packed batch: every sequence's rows are concatenated
 /// (no padding); linear layers run on all rows at once and attention runs per sequence.
@@ -22,17 +21,23 @@ struct Forward {
         // Embeddings: word + position (+ token type 0, folded into positions), then LayerNorm.
         var x = Matrix(uninitializedRows: total, cols: c.dim)
         embed(batch, into: &x)
-        kernels.addLayerNorm(&x, residual: nil, weights.embedNorm, eps: c.layerNormEps)
+        // A LayerNorm whose output feeds an int8 layer also quantizes its rows (bit-identical
+        // to the layer's own quantization, see Kernels.addLayerNorm).
+        let layers = weights.layers
+        var xq = kernels.addLayerNorm(&x, residual: nil, weights.embedNorm, eps: c.layerNormEps,
+                                      quantize: layers.first.map { $0.qkv.isInt8 } ?? false)
 
         let act: qk_act = c.activation == .gelu ? QK_ACT_GELU : QK_ACT_RELU
-        for layer in weights.layers {
-            let qkv = kernels.linear(x, layer.qkv)
+        for (i, layer) in layers.enumerated() {
+            let qkv = kernels.linear(x, layer.qkv, pre: xq)
             let ctx = kernels.attention(qkv: qkv, dim: c.dim, heads: c.heads, spans: spans)
             var a = kernels.linear(ctx, layer.out)
-            kernels.addLayerNorm(&a, residual: x, layer.attnNorm, eps: c.layerNormEps)
-            let h = kernels.linear(a, layer.ffn1, act: act)
+            let aq = kernels.addLayerNorm(&a, residual: x, layer.attnNorm, eps: c.layerNormEps,
+                                          quantize: layer.ffn1.isInt8)
+            let h = kernels.linear(a, layer.ffn1, act: act, pre: aq)
             var f = kernels.linear(h, layer.ffn2)
-            kernels.addLayerNorm(&f, residual: a, layer.outNorm, eps: c.layerNormEps)
+            xq = kernels.addLayerNorm(&f, residual: a, layer.outNorm, eps: c.layerNormEps,
+                                      quantize: i + 1 < layers.count && layers[i + 1].qkv.isInt8)
             x = f
         }
 
@@ -47,7 +52,7 @@ struct Forward {
             pooled = kernels.linear(cls, weights.pre, act: QK_ACT_RELU)
         case .bert:
             pooled = kernels.linear(cls, weights.pre)
-            for i in pooled.data.indices { pooled.data[i] = tanh(pooled.data[i]) }
+            kernels.tanh(&pooled)
         }
         let logits = kernels.linear(pooled, weights.classifier)
         return (0..<batch.count).map { Array(logits.row($0)) }

@@ -1,30 +1,39 @@
-import Foundation
+internal import QsentIO
 
 /// A persistent pool of kernel threads: `run(parts:)` executes `body(0..<parts)` on the
 /// calling thread plus `threads - 1` workers that live as long as the pool, so a GEMM costs a
-/// condition-variable wake-up instead of a dispatch (`DispatchQueue.concurrentPerform`) per call.
+/// condition-variable wake-up instead of a thread dispatch per call. The workers are QsentIO
+/// `OSThread`s (pthreads) and the job slot is guarded by a QsentIO `ConditionLock`: no Foundation.
 ///
-/// Owned by a `Kernels` value (copies share it); the workers stop when the last owner goes.
-/// Several threads may call `run` at once (the engine is callable from several threads): while
-/// one job occupies the workers, another caller runs its parts itself, so nothing waits on a
-/// busy pool and nothing deadlocks.
+/// Owned by a `Kernels` value (copies share it); the workers stop, and are joined, when the
+/// last owner goes. Several threads may call `run` at once (the engine is callable from several
+/// threads): while one job occupies the workers, another caller runs its parts itself, so
+/// nothing waits on a busy pool and nothing deadlocks.
 final class ThreadPool: Sendable {
+    /// Threads that take parts of a job: the caller plus the workers that could be started
+    /// (fewer than asked for only if the OS refused to create a thread).
     let threads: Int
     private let state: State
+    private let workers: [OSThread]
 
     init(threads: Int) {
-        self.threads = max(1, threads)
-        state = State()
-        for i in 1..<self.threads {
-            let s = state
-            let t = Thread { s.workerLoop() }
-            t.name = "qsent-kernels-\(i)"
-            t.stackSize = 1 << 20
-            t.start()
+        let s = State()
+        var started: [OSThread] = []
+        for i in 1..<max(1, threads) {
+            guard let t = try? OSThread.spawn(name: "qsent-kern-\(i)", stackSize: 1 << 20, { s.workerLoop() }) else {
+                break // run with the threads we have rather than fail the engine
+            }
+            started.append(t)
         }
+        state = s
+        workers = started
+        self.threads = started.count + 1
     }
 
-    deinit { state.stop() }
+    deinit {
+        state.stop()
+        for t in workers { t.join() }
+    }
 
     /// Runs body(i) for every i in 0..<parts, spread over the pool; returns when all are done.
     /// `body` must be safe to call concurrently for different i.
@@ -45,10 +54,10 @@ final class ThreadPool: Sendable {
     }
 
     /// The shared job slot. `@unchecked Sendable`: every stored property below is read and
-    /// written only with `cond` locked (an NSCondition: one mutex plus its condition variable);
-    /// `job` itself is called outside the lock, for distinct part indices.
+    /// written only with `cond` locked (a QsentIO ConditionLock: one pthread mutex plus its
+    /// condition variable); `job` itself is called outside the lock, for distinct part indices.
     private final class State: @unchecked Sendable {
-        let cond = NSCondition()
+        let cond = ConditionLock()
         var job: ((Int) -> Void)?
         var parts = 0
         var next = 0      // next unclaimed part

@@ -81,6 +81,20 @@ static inline simde__m512 emu_roundscale_ps(simde__m512 a, int imm) {
 }
 #undef _mm512_roundscale_ps
 #define _mm512_roundscale_ps emu_roundscale_ps
+// SIMDe's portable _mm512_fmadd_ps rounds the product before the add (unless built with FMA);
+// the hardware instruction is fused, and the fused attention is checked bit-exact: use fmaf.
+static inline simde__m512 emu_fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
+    float x[16], y[16], z[16];
+    memcpy(x, &a, 64);
+    memcpy(y, &b, 64);
+    memcpy(z, &c, 64);
+    for (int i = 0; i < 16; i++) x[i] = fmaf(x[i], y[i], z[i]);
+    simde__m512 v;
+    memcpy(&v, x, 64);
+    return v;
+}
+
+#define _mm512_fmadd_ps emu_fmadd_ps
 #define _mm512_cmplt_epi32_mask emu_cmplt_epi32_mask
 #define _mm512_cvtepi32_ps emu_cvtepi32_ps
 #define _mm512_cvttps_epi32 emu_cvttps_epi32

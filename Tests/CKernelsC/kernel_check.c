@@ -152,6 +152,44 @@ static void check_sgemm(qk_isa isa, int M, int N, int K, int n0, int n1) {
     free(A); free(B); free(bias); free(C);
 }
 
+// Fused attention (one head): `isa` bit-exact with the scalar twin, and the scalar twin within
+// fp32 rounding of a double-precision softmax(Q K^T) V. Q/K/V interleaved as in the engine's
+// [T][3D] qkv matrix (row stride ld), output at a stride of its own.
+static void check_attention(qk_isa isa, int L, int dh, float amp) {
+    const int ld = 3 * dh + 5, ldo = dh + 3;
+    float *qkv = malloc(sizeof(float) * (size_t)L * ld), *o = malloc(sizeof(float) * (size_t)L * ldo);
+    float *r = malloc(sizeof(float) * (size_t)L * ldo), *scr = malloc(sizeof(float) * qk_attention_scratch(L, dh));
+    double *p = malloc(sizeof(double) * (size_t)L);
+    for (int i = 0; i < L * ld; i++) qkv[i] = rfloat() * amp;
+    for (int i = 0; i < L * ldo; i++) o[i] = r[i] = 12345.0f; // the padding columns must stay
+    const float *Q = qkv, *K = qkv + dh, *V = qkv + 2 * dh;
+    qk_attention_head(QK_ISA_SCALAR, L, dh, Q, K, V, ld, r, ldo, scr);
+    for (size_t i = 0; i < qk_attention_scratch(L, dh); i++) scr[i] = NAN; // carries nothing between calls
+    qk_attention_head(isa, L, dh, Q, K, V, ld, o, ldo, scr);
+    CHECK(memcmp(o, r, sizeof(float) * (size_t)L * ldo) == 0, "attention %s L=%d dh=%d differs from scalar",
+          qk_isa_name(isa), L, dh);
+    int bad = 0;
+    for (int i = 0; i < L; i++) {
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < L; j++) {
+            double s = 0;
+            for (int d = 0; d < dh; d++) s += (double)Q[i * ld + d] * K[j * ld + d];
+            p[j] = s;
+            mx = fmax(mx, s);
+        }
+        for (int j = 0; j < L; j++) sum += p[j] = exp(p[j] - mx);
+        for (int c = 0; c < ldo; c++) {
+            if (c >= dh) { bad += r[i * ldo + c] != 12345.0f; continue; }
+            double ref = 0, mag = 0;
+            for (int j = 0; j < L; j++) ref += p[j] / sum * V[j * ld + c], mag += p[j] / sum * fabs(V[j * ld + c]);
+            // scores carry ~dh ulp of |q||k|, amplified by exp; 2e-6 relative to the magnitude
+            if (!(fabs(r[i * ldo + c] - ref) <= 2e-6 * (1 + amp * amp * dh / 8) * mag + 1e-7)) bad++;
+        }
+    }
+    CHECK(bad == 0, "attention scalar L=%d dh=%d vs double reference: %d bad", L, dh, bad);
+    free(qkv); free(o); free(r); free(scr); free(p);
+}
+
 // softmax / layernorm / gelu / add through `isa` (the SIMD path and its scalar twin are both
 // run, since main() calls this for QK_ISA_SCALAR and every supported ISA) vs double references.
 static void check_elementwise(qk_isa isa) {
@@ -216,10 +254,13 @@ int main(void) {
             check_gemm(isa, 5, 33, 70, 0, 0, 33);
             check_quant(isa, 3, 40);
             check_sgemm(isa, 3, 20, 9, 0, 20);
+            check_attention(isa, 9, 20, 1.0f);
             continue;
         }
         printf("ISA %s: checking\n", qk_isa_name(isa));
         check_elementwise(isa);
+        const int at[][2] = {{1, 64}, {2, 64}, {5, 16}, {7, 64}, {13, 8}, {17, 64}, {31, 40}, {64, 64}, {100, 64}, {129, 32}, {384, 64}};
+        for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) check_attention(isa, at[s][0], at[s][1], s % 2 ? 3.0f : 1.0f);
         // The per-call dispatch guard must agree with qk_isa_supported(), or the comparisons
         // below would silently compare scalar with scalar.
         CHECK(qk_internal_isa_usable(isa) == (int)isa, "ISA %s is reported supported but calls run %s",

@@ -346,6 +346,43 @@ final class CKernelsTests: XCTestCase {
         }
     }
 
+    /// The fused attention head: every SIMD ISA bit-exact with the scalar twin, the scalar twin
+    /// within fp32 rounding of softmax(Q K^T) V in double, and the output's padding untouched.
+    func testAttentionHeadEveryISA() {
+        var rng = SplitMix64(seed: 11)
+        for (L, dh) in [(1, 64), (3, 16), (9, 64), (16, 64), (37, 24), (130, 64), (384, 64)] {
+            let ld = 3 * dh + 2, ldo = dh + 1
+            let qkv = (0..<(L * ld)).map { _ in Float.random(in: -2...2, using: &rng) }
+            func run(_ isa: qk_isa) -> [Float] {
+                var out = [Float](repeating: 7, count: L * ldo)
+                var scratch = [Float](repeating: .nan, count: qk_attention_scratch(Int32(L), Int32(dh)))
+                qkv.withUnsafeBufferPointer { p in
+                    let b = p.baseAddress!
+                    qk_attention_head(isa, Int32(L), Int32(dh), b, b + dh, b + 2 * dh, Int32(ld), &out, Int32(ldo), &scratch)
+                }
+                return out
+            }
+            let ref = run(QK_ISA_SCALAR)
+            for isa in simdISAs {
+                XCTAssertEqual(run(isa).map(\.bitPattern), ref.map(\.bitPattern), "\(isaName(isa)) L=\(L) dh=\(dh)")
+            }
+            var worst = 0.0
+            for i in 0..<L {
+                var p = (0..<L).map { j in (0..<dh).reduce(0.0) { $0 + Double(qkv[i * ld + $1]) * Double(qkv[j * ld + dh + $1]) } }
+                let mx = p.max()!
+                p = p.map { exp($0 - mx) }
+                let sum = p.reduce(0, +)
+                for c in 0..<ldo {
+                    if c >= dh { XCTAssertEqual(ref[i * ldo + c], 7); continue }
+                    let want = (0..<L).reduce(0.0) { $0 + p[$1] / sum * Double(qkv[$1 * ld + 2 * dh + c]) }
+                    worst = max(worst, abs(Double(ref[i * ldo + c]) - want))
+                }
+            }
+            // |V| <= 2 and scores up to ~dh * 4: fp32 score rounding (~dh ulp) through exp.
+            XCTAssertLessThan(worst, 2e-5 * Double(dh) / 16, "scalar L=\(L) dh=\(dh) vs double")
+        }
+    }
+
     func testLayerNorm() {
         for isa in [QK_ISA_SCALAR] + simdISAs { layerNormCase(isa) }
     }

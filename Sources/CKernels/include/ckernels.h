@@ -82,6 +82,20 @@ void qk_sgemm_nt(qk_isa isa, int M, int N, int K, const float *A, int lda,
                  const float *B, int ldb, const float *bias, qk_act act,
                  float *C, int ldc, int n0, int n1);
 
+/// Floats of scratch memory qk_attention_head needs for sequence length L and head size dh.
+size_t qk_attention_scratch(int L, int dh);
+
+/// One attention head with the softmax fused (no L x L score matrix is written):
+///   out[i][:dh] = sum_j softmax_j(Q[i] . K[j]) V[j][:dh]   for i, j in [0, L)
+/// Q, K, V: L rows of dh floats at a row stride of ld floats (Q already scaled by 1/sqrt(dh));
+/// out: L rows at stride ldo. No mask: every key is visible (packed batches have no padding).
+/// `scratch` holds qk_attention_scratch(L, dh) floats (any alignment; reused across calls).
+/// Every ISA computes the same numbers bit for bit: each score is an fma chain over d in order,
+/// e = exp(s - max) by the same fma sequence, the row sum in 16 interleaved partial sums added
+/// in a fixed tree, and out = (fma chain over j in order of e_j V[j]) * (1 / sum).
+void qk_attention_head(qk_isa isa, int L, int dh, const float *Q, const float *K, const float *V,
+                       int ld, float *out, int ldo, float *scratch);
+
 /// In place: X[m][:] = softmax(X[m][:N]) per row, with max subtraction.
 /// SIMD on x86 (AVX2 code for every x86 SIMD ISA); scalar otherwise.
 void qk_softmax_rows(qk_isa isa, int M, int N, float *X, int ldx);
@@ -99,6 +113,14 @@ void qk_gelu(qk_isa isa, size_t n, float *x);
 
 /// y[i] += x[i]  (one portable C implementation for every ISA, as qk_layernorm)
 void qk_add(qk_isa isa, size_t n, const float *x, float *y);
+
+/// In place: x[i] = tanhf(x[i]) (libm; the BERT pooler, a few values per sequence, so one
+/// portable implementation for every ISA).
+void qk_tanh(qk_isa isa, size_t n, float *x);
+
+/// The value of the environment variable QSENT_ISA (the kernel ISA override), or NULL if it is
+/// unset or empty. Here so that the engine needs neither Foundation nor Glibc to read it.
+const char *qk_env_isa(void);
 
 #ifdef __cplusplus
 }

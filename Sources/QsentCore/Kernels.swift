@@ -1,8 +1,9 @@
 import CKernels
 
 /// The kernel layer: ISA choice, threading, and the Swift side of every C kernel call.
-/// Raw pointers live only in the kernel layer (this file, Buffers.swift and the C kernels in
-/// CKernels), the mmap layer (MappedFile.swift, Blob.swift) and the I/O layer (QsentIO).
+/// Raw pointers live only in the kernel layer (this file, Buffers.swift, QuantizedModel.swift's
+/// call of the C packer, and the C kernels in CKernels), the model-image layer (MappedFile.swift,
+/// Blob.swift, XXH64.swift over the loaded bytes) and the I/O layer (QsentIO, QsentSystemd).
 public struct Kernels: Sendable {
     public let isa: qk_isa
     public let threads: Int

@@ -11,25 +11,7 @@ import Darwin
 /// replaced (device, inode), rewritten or truncated in place (size, mtime, ctime). The model
 /// watcher compares these; the loaders use `kind` to refuse anything but a regular file.
 public struct FileStatus: Equatable, Sendable {
-    public enum Kind: Sendable, Equatable {
-        case regular, directory, fifo, characterDevice, blockDevice, socket, symbolicLink, unknown
-
-        /// "a FIFO", "a directory", … for messages.
-        public var description: String {
-            switch self {
-            case .regular: return "a regular file"
-            case .directory: return "a directory"
-            case .fifo: return "a FIFO"
-            case .characterDevice: return "a character device"
-            case .blockDevice: return "a block device"
-            case .socket: return "a socket"
-            case .symbolicLink: return "a symbolic link"
-            case .unknown: return "of an unknown file type"
-            }
-        }
-    }
-
-    public var kind: Kind
+    public var kind: Files.Kind
     public var device: UInt64
     public var inode: UInt64
     public var size: Int64
@@ -38,16 +20,7 @@ public struct FileStatus: Equatable, Sendable {
     public var changedNanos: Int64
 
     init(_ st: stat) {
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: kind = .regular
-        case S_IFDIR: kind = .directory
-        case S_IFIFO: kind = .fifo
-        case S_IFCHR: kind = .characterDevice
-        case S_IFBLK: kind = .blockDevice
-        case S_IFSOCK: kind = .socket
-        case S_IFLNK: kind = .symbolicLink
-        default: kind = .unknown
-        }
+        kind = Files.Kind(mode: st.st_mode)
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
         size = Int64(st.st_size)

@@ -196,6 +196,8 @@ extension ModelConfig {
             cfg.labels = labels
         } else {
             let n = try int("num_labels", default: 2)
+            // Bounded before the names are made: num_labels 2e10 would allocate them all first.
+            guard n <= Limits.labels else { throw fail("num_labels is \(n), outside 1…\(Limits.labels)") }
             cfg.labels = (0..<n).map { "LABEL_\($0)" }
         }
         if let n = j["num_labels"]?.int, n != cfg.labels.count {

@@ -94,4 +94,15 @@ final class ModelConfigTests: XCTestCase {
         expectError(with("\"max_position_embeddings\":512", "\"max_position_embeddings\":1"), containing: "max positions is 1")
         expectError(with("\"n_layers\":6", "\"n_layers\":true"), containing: "'n_layers' must be a positive integer")
     }
+
+    /// Found by Tests/Fuzz (config harness, corpus/config/crash-num-labels.json): a huge
+    /// num_labels without id2label made the parser build 21.7e9 label names (ASan: out of memory)
+    /// before the label limit was checked.
+    func testHugeNumLabelsIsRefusedBeforeAllocating() {
+        let s = """
+            {"model_type":"distilbert","dim":64,"n_heads":4,"n_layers":1,"hidden_dim":128,"vocab_size":100,
+             "max_position_embeddings":64,"num_labels":21716655373}
+            """
+        expectError(s, containing: "num_labels is 21716655373, outside 1…65536")
+    }
 }

@@ -14,9 +14,11 @@ let package = Package(
     targets: [
         // Per-iteration scratch file and input helpers shared by the harnesses.
         .target(name: "FuzzSupport"),
-        // One line of the wire protocol: Request.parse (JSONParser underneath) and its round trip.
+        // One line of the wire protocol: Request.parse (QsentJSON's parser underneath) and its
+        // round trip.
         .executableTarget(name: "FuzzProtocol", dependencies: [
             "FuzzSupport", .product(name: "QsentProtocol", package: "qsent"),
+            .product(name: "QsentJSON", package: "qsent"),
         ]),
         // Normalizer + pre-tokenizer + WordPiece over the committed model's vocabulary.
         .executableTarget(name: "FuzzTokenizer", dependencies: [

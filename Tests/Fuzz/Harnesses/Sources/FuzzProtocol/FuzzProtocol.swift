@@ -1,4 +1,5 @@
 import FuzzSupport
+import QsentJSON
 import QsentProtocol
 
 /// One request line, exactly as the daemon receives it (without the newline).

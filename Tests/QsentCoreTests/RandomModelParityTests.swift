@@ -75,10 +75,11 @@ final class RandomModelParityTests: XCTestCase {
             inputs.append([101] + (0..<(len - 2)).map { _ in Int32(1000 + rng.next() % 29000) } + [102])
         }
         var agree = 0, sumDiff: Float = 0, maxDiff: Float = 0, count = 0, confident = 0
+        var widestFlip: Float = 0  // the largest FP32 margin among the sequences int8 decides otherwise
         for ids in inputs {
             let a = fp32.logits(ids: [ids])[0], b = int8.logits(ids: [ids])[0]
-            if argmax(a) == argmax(b) { agree += 1 }
             let sorted = a.sorted(by: >)
+            if argmax(a) == argmax(b) { agree += 1 } else { widestFlip = max(widestFlip, sorted[0] - sorted[1]) }
             if sorted[0] - sorted[1] > 0.5 {
                 confident += 1
                 XCTAssertEqual(argmax(a), argmax(b), "int8 flipped a confident decision (margin \(sorted[0] - sorted[1]), length \(ids.count))")
@@ -86,12 +87,17 @@ final class RandomModelParityTests: XCTestCase {
             for (x, y) in zip(a, b) { sumDiff += abs(x - y); maxDiff = max(maxDiff, abs(x - y)); count += 1 }
         }
         let agreement = Double(agree) / Double(inputs.count)
-        print("distilbert768 int8 vs FP32: \(inputs.count) sequences (\(confident) with margin > 0.5), agreement \(agreement), mean |Δlogit| \(sumDiff / Float(count)), max \(maxDiff)")
+        print("distilbert768 int8 vs FP32: \(inputs.count) sequences (\(confident) with margin > 0.5), agreement \(agreement), mean |Δlogit| \(sumDiff / Float(count)), max \(maxDiff), widest flipped margin \(widestFlip)")
         XCTAssertGreaterThan(confident, inputs.count / 2)
-        // Achieved (every ISA: the int8 kernels are bit-exact across ISAs): 76/78 = 97.4 %
-        // agreement, mean |Δlogit| 0.094, max 0.278.
+        // Achieved (every ISA: the kernels are bit-exact across ISAs): 73/78 = 93.6 % agreement,
+        // every flip a near-tie (FP32 margins 0.002, 0.025, 0.062, 0.069, 0.135), mean |Δlogit|
+        // 0.0945, max 0.315. Before the fused attention kernel (same int8 GEMMs, FP32 attention
+        // summed in another order) it was 76/78 with flips at margins 0.002 and 0.025, mean
+        // 0.0939, max 0.278: a different rounding re-rolls which near-ties int8 flips; on the
+        // real stand-in model, all 25,000 test reviews, agreement went 99.66 -> 99.67 %.
         XCTAssertEqual(inputs.count, 78)
-        XCTAssertGreaterThanOrEqual(agree, 75, "int8 vs FP32 agreement fell to \(agree)/\(inputs.count)")
+        XCTAssertGreaterThanOrEqual(agree, 73, "int8 vs FP32 agreement fell to \(agree)/\(inputs.count)")
+        XCTAssertLessThan(widestFlip, 0.2, "int8 flipped a decision with FP32 margin \(widestFlip): more than a near-tie")
         XCTAssertLessThanOrEqual(sumDiff / Float(count), 0.12)
         XCTAssertLessThanOrEqual(maxDiff, 0.4)
     }

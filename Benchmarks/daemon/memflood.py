@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """RssAnon of qsentd while N clients pipeline 1 MB lines (ping with a 1 MB id) and never read.
 
-  memflood.py QSENTD MODEL N     e.g. memflood.py .build/release/qsentd Models/distilbert-h384-imdb.qsent 8
+  memflood.py QSENTD MODEL N     e.g. memflood.py .build/release/qsentd Quantizer/Models/distilbert-h384-imdb.qsent 8
 
 Prints idle and peak RssAnon over 15 s (--io-timeout 60, so nobody is closed meanwhile).
 Standard library only (issue 8, finding 3).

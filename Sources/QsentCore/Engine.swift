@@ -1,4 +1,4 @@
-internal import QsentIO  // internal: see MappedFile.swift
+internal import QsentIO
 import QsentTokenizer
 import RealModule
 

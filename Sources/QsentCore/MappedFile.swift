@@ -1,5 +1,5 @@
 import FoundationEssentials  // Data, for the JSON sections the loaders decode
-internal import QsentIO  // internal: QsentCore's API shows none of QsentIO's types
+public import QsentIO  // MappedFile.Failure is QsentIO's FileImage.Failure
 import SystemPackage
 
 /// A model file held in memory: the mmap layer. It reads the whole file once into private,
@@ -16,61 +16,21 @@ public final class MappedFile: @unchecked Sendable {
     public let count: Int
     private let image: FileImage
 
-    /// Why a file could not be read. Anything but a regular file is refused without blocking.
-    public enum Failure: Error, CustomStringConvertible, Equatable {
-        case open(path: String, errno: Errno)
-        case stat(path: String, errno: Errno)
-        case notRegularFile(path: String, kind: String)
-        case map(path: String, errno: Errno)
-        case read(path: String, errno: Errno)
-        /// Size, mtime or ctime moved during the read, or the file ended early.
-        case changedWhileReading(path: String, problem: String)
-        /// Larger than the machine's memory.
-        case tooLarge(path: String, size: Int, memory: Int)
-
-        init(_ f: FileImage.Failure) {
-            switch f {
-            case .open(let p, let e): self = .open(path: p, errno: e)
-            case .stat(let p, let e): self = .stat(path: p, errno: e)
-            case .notRegularFile(let p, let k): self = .notRegularFile(path: p, kind: k)
-            case .map(let p, let e): self = .map(path: p, errno: e)
-            case .read(let p, let e): self = .read(path: p, errno: e)
-            case .changedWhileReading(let p, let w): self = .changedWhileReading(path: p, problem: w)
-            case .tooLarge(let p, let s, let m): self = .tooLarge(path: p, size: s, memory: m)
-            }
-        }
-
-        public var description: String {
-            switch self {
-            case .open(let p, let e): return "cannot open \(p): \(e) — check the path and permissions"
-            case .stat(let p, let e): return "cannot stat \(p): \(e)"
-            case .notRegularFile(let p, let kind):
-                return "\(p) is \(kind), not a regular file; pass a .qsent blob or a Hugging Face model folder"
-            case .map(let p, let e): return "cannot allocate memory for \(p): \(e) — is there enough memory?"
-            case .read(let p, let e): return "cannot read \(p): \(e)"
-            case .changedWhileReading(let p, let what):
-                return "\(p) changed while it was being read (\(what)); it is being written: replace it by rename (write a temporary file, then mv)"
-            case .tooLarge(let p, let size, let memory):
-                return "\(p) is \(size) bytes, more than this machine's \(memory) bytes of memory; is it really the model?"
-            }
-        }
-    }
+    /// Why a file could not be read (QsentIO's `FileImage.Failure`: anything but a regular file
+    /// is refused without blocking; a file that changes while it is read is refused).
+    public typealias Failure = FileImage.Failure
 
     public init(path: String) throws(Failure) {
         self.path = path
-        do { image = try FileImage(path: path) } catch { throw Failure(error) }
+        image = try FileImage(path: path)
         count = image.count
     }
 
     /// The first `count` bytes of the file (fewer if it is shorter) and its size, without
     /// reading the rest: for refusing a file by its header.
     public static func head(path: String, count: Int) throws(Failure) -> (bytes: [UInt8], size: Int) {
-        do {
-            let (bytes, status) = try FileImage.head(path: path, count: count)
-            return (bytes, Int(status.size))
-        } catch {
-            throw Failure(error)
-        }
+        let (bytes, status) = try FileImage.head(path: path, count: count)
+        return (bytes, Int(status.size))
     }
 
     /// The whole file.

@@ -20,7 +20,11 @@ final class ThreadPool: Sendable {
         let s = State()
         var started: [OSThread] = []
         for i in 1..<max(1, threads) {
-            guard let t = try? OSThread.spawn(name: "qsent-kern-\(i)", stackSize: 1 << 20, { s.workerLoop() }) else {
+            // 8 MiB, as the threads that call run() have (main, the daemon's inference thread):
+            // the same kernels run on both, and unoptimized builds need it (at -O0 one
+            // qk_avx512_attention_head frame is 1.04 MiB; a 1 MiB stack crashed debug builds).
+            // Only the pages touched are ever backed by memory.
+            guard let t = try? OSThread.spawn(name: "qsent-kern-\(i)", stackSize: 8 << 20, { s.workerLoop() }) else {
                 break // run with the threads we have rather than fail the engine
             }
             started.append(t)

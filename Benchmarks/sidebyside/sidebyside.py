@@ -535,7 +535,7 @@ def markdown(R, png_names):
           "at that moment (/proc/PID/stat). Peers: getrusage(RUSAGE_SELF) around the timed loop (after warm-up).",
           "- **peak RSS**: VmHWM of that process, polled from /proc/PID/status every 10 ms (peers include the Python "
           "interpreter and framework; their process also runs the latency texts, no longer than the reviews).",
-          "- **latency**: `%s`. Fixed-length texts: the first selected review with ≥ %s tokens (id `%s`), cut to its "
+          ("- **latency**: `%s`. Fixed-length texts: the first selected review with ≥ %s tokens (id `%s`), cut to its "
           "longest whitespace-word prefix of at most N tokens, then \" the\" appended until the HF tokenizer gives exactly "
           "N tokens ([CLS] and [SEP] included); qsent's tokenizer was checked to give the same counts for every qsent "
           "model. qsent is timed through a `qsentd` (same model, same threads) on a private Unix socket: client-side time "
@@ -544,7 +544,7 @@ def markdown(R, png_names):
           "beside. Peers are timed in-process (raw text → logits). %d untimed warm-up requests per length first. p99 "
           "is the nearest rank (with 50 samples it is the maximum)." %
           (m["fixed_texts_file"], max(int(x) for x in m["lengths"]), m["fixed_texts_source_id"], m["inproc_reps"],
-           m["latency_warmup"]),
+           m["latency_warmup"])) if m["lengths"] else "- **latency**: not measured in this run (`--lengths ''`).",
           "- **accuracy / agreement**: from each engine's dumped logits, computed by the driver (not inside the timed "
           "processes): argmax vs IMDB label; argmax agreement and max |Δlogit| vs the PyTorch FP32 reference logits "
           "(`reference/test_logits_fp32_len384.jsonl`, stand-in) or vs this round's `torch-fp32` run (dim 768).",

@@ -325,3 +325,11 @@ void qk_attention_head(qk_isa isa, int L, int dh, const float *Q, const float *K
         qk_scalar_attention_head(L, dh, Q, K, V, ld, out, ldo, scratch);
     }
 }
+
+void qk_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

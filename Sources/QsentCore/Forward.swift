@@ -34,8 +34,11 @@ struct Forward {
             var a = kernels.linear(ctx, layer.out)
             let aq = kernels.addLayerNorm(&a, residual: x, layer.attnNorm, eps: c.layerNormEps,
                                           quantize: layer.ffn1.isInt8)
-            let h = kernels.linear(a, layer.ffn1, act: act, pre: aq)
-            var f = kernels.linear(h, layer.ffn2)
+            // GELU(FFN1)'s output rows are quantized for FFN2 by the parts that compute them.
+            let (h, hq) = layer.ffn2.isInt8
+                ? kernels.linearQuantizingOutput(a, layer.ffn1, act: act, pre: aq)
+                : (kernels.linear(a, layer.ffn1, act: act, pre: aq), nil)
+            var f = kernels.linear(h, layer.ffn2, pre: hq)
             xq = kernels.addLayerNorm(&f, residual: a, layer.outNorm, eps: c.layerNormEps,
                                       quantize: i + 1 < layers.count && layers[i + 1].qkv.isInt8)
             x = f

@@ -1,4 +1,5 @@
 import CKernels
+import Synchronization
 
 /// The kernel layer: ISA choice, threading, and the Swift side of every C kernel call.
 /// Raw pointers live only in the kernel layer (this file, Buffers.swift, QuantizedModel.swift's
@@ -50,37 +51,49 @@ public struct Kernels: Sendable {
         pool.run(parts: parts, body)
     }
 
-    /// Splits [0, n) into `threads` chunks whose inner boundaries are multiples of 16.
-    func chunks(_ n: Int) -> [(Int, Int)] {
-        let t = min(threads, max(1, (n + 15) / 16))
-        let panels = (n + 15) / 16
-        var out: [(Int, Int)] = []
-        var start = 0
-        for i in 0..<t {
-            let endPanel = panels * (i + 1) / t
-            let end = min(n, endPanel * 16)
-            if end > start { out.append((start, end)) }
-            start = end
-        }
-        return out
-    }
-
     /// One thread's share of an [m][n] GEMM output: rows [m0, m1) x channels [n0, n1).
     struct Tile { let m0: Int, m1: Int, n0: Int, n1: Int }
 
-    /// Splits an m x n GEMM over the threads: by channels (multiples of 16) while every
-    /// thread gets at least 4 panels of 16, else by rows when there are enough rows (small N:
-    /// the classifier head, narrow layers), else by whatever channels there are.
+    /// Rows per part of a row split: a multiple of the int8 micro-kernel's 4 rows, at least 16
+    /// so that each part's pass over the weights (streamed from L2/L3 once per part) costs
+    /// little beside its multiply-adds.
+    static let minRowsPerPart = 16
+
+    /// Parts per thread: the pool hands parts out one by one, so a thread that starts late
+    /// (woken late, preempted by another process on a shared box) takes fewer of them instead
+    /// of holding everyone up at the end of the job.
+    static let partsPerThread = 4
+
+    /// Splits an m x n GEMM into parts for the pool. By rows while there are enough of them
+    /// (each part multiplies its rows by all the weights: every row's quantization and GEMM
+    /// stay in one part, and no part repeats another's work), else by channels in multiples of
+    /// 16 (short inputs: each part re-reads all the rows, which are few). One tile on one thread.
     func tiles(m: Int, n: Int) -> [Tile] {
-        let panels = (n + 15) / 16
-        if panels < 4 * threads && m >= 4 * threads { return rowTiles(m: m, n: n) }
-        return chunks(n).map { Tile(m0: 0, m1: m, n0: $0.0, n1: $0.1) }
+        if threads == 1 { return [Tile(m0: 0, m1: m, n0: 0, n1: n)] }
+        let rowParts = rowTiles(m: m, n: n)
+        if rowParts.count >= 2 * threads { return rowParts }
+        let parts = channelTiles(m: m, n: n, parts: Self.partsPerThread * threads)
+        return parts.count > rowParts.count ? parts : rowParts
     }
 
-    /// Rows [0, m) split over the threads (one tile if m < 4 per thread), all n channels.
+    /// Channels [0, n) in up to `parts` parts whose inner boundaries are multiples of 16, all m rows.
+    func channelTiles(m: Int, n: Int, parts: Int) -> [Tile] {
+        let panels = (n + 15) / 16
+        let p = max(1, min(panels, parts))
+        return (0..<p).compactMap { i in
+            let lo = min(n, panels * i / p * 16), hi = min(n, panels * (i + 1) / p * 16)
+            return hi > lo ? Tile(m0: 0, m1: m, n0: lo, n1: hi) : nil
+        }
+    }
+
+    /// Rows [0, m) in parts of a multiple of 4 rows (at least `minRowsPerPart`, at most
+    /// `partsPerThread` parts per thread), all n channels. One part on one thread.
     func rowTiles(m: Int, n: Int) -> [Tile] {
-        let t = m >= 4 * threads ? threads : 1
-        return (0..<t).map { i in Tile(m0: m * i / t, m1: m * (i + 1) / t, n0: 0, n1: n) }
+        if threads == 1 || m < 2 * Self.minRowsPerPart { return [Tile(m0: 0, m1: m, n0: 0, n1: n)] }
+        let parts = min(Self.partsPerThread * threads, m / Self.minRowsPerPart)
+        let step = (m + parts - 1) / parts
+        let rows = (step + 3) / 4 * 4
+        return stride(from: 0, to: m, by: rows).map { Tile(m0: $0, m1: min(m, $0 + rows), n0: 0, n1: n) }
     }
 
     // MARK: linear layers
@@ -89,7 +102,9 @@ public struct Kernels: Sendable {
     func linear(_ x: Matrix, _ l: DenseF32, act: qk_act) -> Matrix {
         precondition(x.cols == l.k)
         var y = Matrix(uninitializedRows: x.rows, cols: l.n)
-        let parts = tiles(m: x.rows, n: l.n)
+        // By channels, one part per thread: each part packs its own channels of W once for all
+        // rows (a row split would pack all of W in every part).
+        let parts = channelTiles(m: x.rows, n: l.n, parts: threads)
         let n = Int32(l.n), k = Int32(l.k)
         let isa = self.isa
         x.data.withUnsafeBufferPointer { xp in
@@ -109,83 +124,111 @@ public struct Kernels: Sendable {
         return y
     }
 
-    /// y = act((q(x) · Wq^T) * sx * sw + b) with int8 packed weights. The rows are quantized
-    /// on the pool first (by rows), then the GEMM runs on it (see `tiles`); with a row split
-    /// each thread quantizes and multiplies its own rows in one job. With `pre` (the rows of x
-    /// already quantized by the op that produced x, see `addLayerNorm`), only the GEMM runs.
-    func linear(_ x: Matrix, _ l: DenseS8, act: qk_act, pre: QuantizedRows? = nil) -> Matrix {
+    /// y = act((q(x) · Wq^T) * sx * sw + b) with int8 packed weights.
+    ///
+    /// x's rows are quantized first, unless `pre` holds them already (quantized by the op that
+    /// produced x: `addLayerNorm`, or a previous `linear` with `quantizeOutput`). With
+    /// `quantizeOutput` (the next consumer of y is an int8 layer, e.g. GELU(FFN1) feeding FFN2),
+    /// y's rows are quantized for it too and returned. Every step runs on the pool split as
+    /// `tiles` says: split by rows, each part quantizes its input rows, multiplies them and
+    /// quantizes its output rows in one job, the output while it is still in cache; split by
+    /// channels (short inputs), the quantizations are jobs of their own. The quantization is the
+    /// same kernel on the same rows as the consumer's own pass would be: bit-identical.
+    func linear(_ x: Matrix, _ l: DenseS8, act: qk_act, pre: QuantizedRows? = nil,
+                quantizeOutput: Bool = false) -> (Matrix, QuantizedRows?) {
         precondition(x.cols == l.k)
-        let kp = PackedS8.paddedK(l.k)
-        if let pre {
-            precondition(pre.rows == x.rows && pre.kp == kp && pre.scales.count == x.rows)
-            return pre.q.withUnsafeBufferPointer { qp in
-                pre.scales.withUnsafeBufferPointer { sp in
-                    let parts = tiles(m: x.rows, n: l.n)
-                    return gemmS8(rows: x.rows, qp.baseAddress!, sp.baseAddress!, l, act: act) { gemm in
-                        parallel(parts.count) { i in gemm(parts[i]) }
-                    }
-                }
-            }
-        }
-        var q = [Int8](unsafeUninitializedCapacity: x.rows * kp) { _, n in n = x.rows * kp }
-        var scales = [Float](unsafeUninitializedCapacity: x.rows) { _, n in n = x.rows }
-        let isa = self.isa
-        let k = Int32(l.k)
-        let parts = tiles(m: x.rows, n: l.n)
-        let byRows = parts.count > 1 && parts[0].n1 == l.n && parts[0].n0 == 0
-        let rowParts = byRows ? parts : rowTiles(m: x.rows, n: l.n)
-        return x.data.withUnsafeBufferPointer { xp in
-            q.withUnsafeMutableBufferPointer { qp in
-                scales.withUnsafeMutableBufferPointer { sp in
-                    let xb = xp.baseAddress!, qb = qp.baseAddress!, sb = sp.baseAddress!
-                    func quantize(_ t: Tile) {
-                        qk_quantize_rows_s8(isa, Int32(t.m1 - t.m0), k, xb + t.m0 * l.k, k,
-                                            qb + t.m0 * kp, Int32(kp), sb + t.m0)
-                    }
-                    return gemmS8(rows: x.rows, qb, sb, l, act: act) { gemm in
-                        if byRows {
-                            parallel(parts.count) { i in quantize(parts[i]); gemm(parts[i]) }
-                        } else {
-                            parallel(rowParts.count) { i in quantize(rowParts[i]) }
-                            parallel(parts.count) { i in gemm(parts[i]) }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The output matrix of an int8 layer over quantized rows qb/sb: `schedule` receives the
-    /// per-tile GEMM and runs it on the pool (with or without a quantization step before it).
-    private func gemmS8(rows: Int, _ qb: UnsafePointer<Int8>, _ sb: UnsafePointer<Float>, _ l: DenseS8,
-                        act: qk_act, _ schedule: ((Tile) -> Void) -> Void) -> Matrix {
+        let kp = PackedS8.paddedK(l.k), kpOut = PackedS8.paddedK(l.n)
+        if let pre { precondition(pre.rows == x.rows && pre.kp == kp && pre.scales.count == x.rows) }
+        let rows = x.rows
+        let inCount = pre == nil ? rows : 0, outCount = quantizeOutput ? rows : 0
+        var qIn = [Int8](unsafeUninitializedCapacity: inCount * kp) { _, c in c = inCount * kp }
+        var sIn = [Float](unsafeUninitializedCapacity: inCount) { _, c in c = inCount }
+        var qOut = [Int8](unsafeUninitializedCapacity: outCount * kpOut) { _, c in c = outCount * kpOut }
+        var sOut = [Float](unsafeUninitializedCapacity: outCount) { _, c in c = outCount }
         var y = Matrix(uninitializedRows: rows, cols: l.n)
         let isa = self.isa
-        let n = Int32(l.n), k = Int32(l.k), kp = Int32(PackedS8.paddedK(l.k))
-        y.data.withUnsafeMutableBufferPointer { yp in
-            l.packed.withPointer { w in
-                l.colsum.withPointer { cs in
-                    l.scale.withPointer { ws in
-                        l.bias.withPointer { b in
-                            let yb = yp.baseAddress!
-                            schedule { t in
-                                qk_gemm_s8_f32(isa, Int32(t.m1 - t.m0), n, k, qb + t.m0 * Int(kp), kp,
-                                               sb + t.m0, w, cs, ws, b, act, yb + t.m0 * l.n, n,
-                                               Int32(t.n0), Int32(t.n1))
+        let n = Int32(l.n), k = Int32(l.k)
+        let parts = tiles(m: rows, n: l.n)
+        let byRows = parts.count > 1 && parts[0].n0 == 0 && parts[0].n1 == l.n
+        let rowParts = byRows ? parts : rowTiles(m: rows, n: l.n)
+        withInput(x, pre, &qIn, &sIn) { xb, qb, sb in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                qOut.withUnsafeMutableBufferPointer { oq in
+                    sOut.withUnsafeMutableBufferPointer { os in
+                        l.packed.withPointer { w in
+                            l.colsum.withPointer { cs in
+                                l.scale.withPointer { ws in
+                                    l.bias.withPointer { b in
+                                        let yb = yp.baseAddress!
+                                        func quantizeIn(_ t: Tile) {
+                                            guard let xb else { return }
+                                            qk_quantize_rows_s8(isa, Int32(t.m1 - t.m0), k, xb + t.m0 * l.k, k,
+                                                                qb + t.m0 * kp, Int32(kp), sb + t.m0)
+                                        }
+                                        func gemm(_ t: Tile) {
+                                            qk_gemm_s8_f32(isa, Int32(t.m1 - t.m0), n, k, qb + t.m0 * kp, Int32(kp),
+                                                           sb + t.m0, w, cs, ws, b, act, yb + t.m0 * l.n, n,
+                                                           Int32(t.n0), Int32(t.n1))
+                                        }
+                                        func quantizeOut(_ t: Tile) {
+                                            guard quantizeOutput else { return }
+                                            qk_quantize_rows_s8(isa, Int32(t.m1 - t.m0), n, yb + t.m0 * l.n, n,
+                                                                oq.baseAddress! + t.m0 * kpOut, Int32(kpOut),
+                                                                os.baseAddress! + t.m0)
+                                        }
+                                        if byRows {
+                                            parallel(parts.count) { i in quantizeIn(parts[i]); gemm(parts[i]); quantizeOut(parts[i]) }
+                                        } else {
+                                            if pre == nil { parallel(rowParts.count) { i in quantizeIn(rowParts[i]) } }
+                                            parallel(parts.count) { i in gemm(parts[i]) }
+                                            if quantizeOutput { parallel(rowParts.count) { i in quantizeOut(rowParts[i]) } }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        return y
+        return (y, quantizeOutput ? QuantizedRows(q: qOut, scales: sOut, rows: rows, kp: kpOut) : nil)
+    }
+
+    /// Calls body(x's rows or nil, quantized rows, scales): `pre`'s buffers if x was quantized
+    /// already (x's FP32 rows are then not needed: nil), else x's rows and the buffers q/s that
+    /// the caller's input quantization fills.
+    private func withInput(_ x: Matrix, _ pre: QuantizedRows?, _ q: inout [Int8], _ s: inout [Float],
+                           _ body: (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Float>) -> Void) {
+        if let pre {
+            pre.q.withUnsafeBufferPointer { qp in
+                pre.scales.withUnsafeBufferPointer { sp in
+                    // Read only (the GEMM reads the quantized rows; nothing writes them: xb is nil).
+                    body(nil, UnsafeMutablePointer(mutating: qp.baseAddress!), UnsafeMutablePointer(mutating: sp.baseAddress!))
+                }
+            }
+            return
+        }
+        x.data.withUnsafeBufferPointer { xp in
+            q.withUnsafeMutableBufferPointer { qp in
+                s.withUnsafeMutableBufferPointer { sp in body(xp.baseAddress!, qp.baseAddress!, sp.baseAddress!) }
+            }
+        }
     }
 
     /// `pre`: x's rows already quantized for an int8 layer (ignored by an FP32 layer).
     func linear(_ x: Matrix, _ l: Linear, act: qk_act = QK_ACT_NONE, pre: QuantizedRows? = nil) -> Matrix {
         switch l {
         case .f32(let d): return linear(x, d, act: act)
-        case .s8(let d): return linear(x, d, act: act, pre: pre)
+        case .s8(let d): return linear(x, d, act: act, pre: pre).0
+        }
+    }
+
+    /// `linear` whose output feeds an int8 layer: also its output rows quantized for that layer
+    /// (nil from an FP32 layer, whose consumer then quantizes them itself).
+    func linearQuantizingOutput(_ x: Matrix, _ l: Linear, act: qk_act, pre: QuantizedRows?) -> (Matrix, QuantizedRows?) {
+        switch l {
+        case .f32(let d): return (linear(x, d, act: act), nil)
+        case .s8(let d): return linear(x, d, act: act, pre: pre, quantizeOutput: true)
         }
     }
 
@@ -253,31 +296,31 @@ public struct Kernels: Sendable {
     /// Multi-head self-attention over a packed batch. `qkv` is [T][3D] (Q already scaled by
     /// 1/sqrt(head dim)); `spans` are the (start row, length) of each sequence. Returns [T][D].
     /// One fused kernel call per (sequence, head): scores, softmax and P·V per block of rows,
-    /// without an L x L matrix (qk_attention_head); the (sequence, head) items are spread over
-    /// the pool, each thread with its own scratch.
+    /// without an L x L matrix (qk_attention_head); the (sequence, head) items are claimed one
+    /// at a time by the pool's threads, each thread with its own scratch.
     func attention(qkv: Matrix, dim: Int, heads: Int, spans: [(Int, Int)]) -> Matrix {
         let dh = dim / heads
         var ctx = Matrix(uninitializedRows: qkv.rows, cols: dim)
         let maxLen = spans.map(\.1).max() ?? 0
         let work = spans.count * heads
         let workers = min(threads, work)
+        let next = WorkCounter()
         let isa = self.isa
         let ld = Int32(3 * dim)
         let scratchCount = qk_attention_scratch(Int32(maxLen), Int32(dh))
         qkv.data.withUnsafeBufferPointer { qp in
             ctx.data.withUnsafeMutableBufferPointer { cp in
                 let q = qp.baseAddress!, c = cp.baseAddress!
-                parallel(workers) { w in
+                parallel(workers) { _ in
                     var scratch = [Float](unsafeUninitializedCapacity: scratchCount) { _, n in n = scratchCount }
                     scratch.withUnsafeMutableBufferPointer { sp in
-                        var item = w
-                        while item < work {
+                        // Items are claimed one by one: a thread that starts late takes fewer.
+                        while case let item = next.take(), item < work {
                             let (start, len) = spans[item / heads]
                             let h = item % heads
                             let qh = q + start * 3 * dim + h * dh
                             qk_attention_head(isa, Int32(len), Int32(dh), qh, qh + dim, qh + 2 * dim, ld,
                                               c + start * dim + h * dh, Int32(dim), sp.baseAddress)
-                            item += workers
                         }
                     }
                 }
@@ -285,6 +328,12 @@ public struct Kernels: Sendable {
         }
         return ctx
     }
+}
+
+/// A shared counter that hands out 0, 1, 2, … to the threads of one pool job.
+final class WorkCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 extension Linear {

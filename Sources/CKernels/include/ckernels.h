@@ -122,6 +122,10 @@ void qk_tanh(qk_isa isa, size_t n, float *x);
 /// unset or empty. Here so that the engine needs neither Foundation nor Glibc to read it.
 const char *qk_env_isa(void);
 
+/// A spin-wait hint for the kernel thread pool's workers (x86 `pause`, ARM `yield`, else
+/// nothing): it keeps a spinning core from starving its SMT sibling and saves power.
+void qk_cpu_relax(void);
+
 #ifdef __cplusplus
 }
 #endif

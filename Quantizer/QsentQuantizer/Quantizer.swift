@@ -64,8 +64,8 @@ public enum Quantizer {
         let hf = try HFModel(directory: directory)
         let tokenizer = try WordPieceTokenizer.load(directory: directory)
         let c = hf.config
-        guard tokenizer.vocabulary.count <= c.vocabSize else {
-            throw EngineError.vocabularyMismatch(path: directory, tokenizer: tokenizer.vocabulary.count, model: c.vocabSize)
+        guard tokenizer.vocabularyCount <= c.vocabSize else {
+            throw EngineError.vocabularyMismatch(path: directory, tokenizer: tokenizer.vocabularyCount, model: c.vocabSize)
         }
         guard maxTokens >= 2, maxTokens <= c.maxPositions else {
             throw EngineError.badMaxTokens(maxTokens, limit: c.maxPositions)

@@ -1,5 +1,7 @@
 import FoundationEssentials  // JSONDecoder for the meta section
+internal import QsentIO
 import QsentTokenizer
+import Synchronization
 
 // The .qsent blob: see docs/FORMAT.md for the byte-level description. This file is the one
 // place that knows the layout; the quantizer writes through `BlobWriter`, the engine reads
@@ -8,7 +10,8 @@ import QsentTokenizer
 public enum BlobFormat {
     /// "\x89QSENT\r\n": the high byte and CR LF catch 7-bit and text-mode mangling, like PNG.
     public static let magic: [UInt8] = [0x89, 0x51, 0x53, 0x45, 0x4E, 0x54, 0x0D, 0x0A]
-    public static let version: UInt32 = 1
+    /// 2: the WordPiece table is stored built (`tokenizer.pieces`). 1 is refused: re-quantize.
+    public static let version: UInt32 = 2
     public static let headerSize = 64
     public static let entrySize = 128
     public static let alignment = 64
@@ -86,6 +89,7 @@ public enum BlobDType: UInt32, Sendable {
 public enum BlobError: Error, CustomStringConvertible, Equatable {
     case notABlob(path: String)
     case newerVersion(path: String, version: UInt32)
+    case olderVersion(path: String, version: UInt32)
     case truncated(path: String, expected: UInt64, actual: Int)
     case corruptHeader(path: String, problem: String)
     case checksum(path: String, section: String)
@@ -100,6 +104,8 @@ public enum BlobError: Error, CustomStringConvertible, Equatable {
             return "\(p) is not a .qsent blob (wrong magic number); make one with qsent-quantize, or pass an HF model folder"
         case .newerVersion(let p, let v):
             return "\(p) is format version \(v), newer than this qsent reads (\(BlobFormat.version)); upgrade qsent or re-quantize with this version"
+        case .olderVersion(let p, let v):
+            return "\(p) is format version \(v), older than this qsent reads (\(BlobFormat.version)); re-run qsent-quantize on the Hugging Face model folder to rebuild it"
         case .truncated(let p, let e, let a):
             return "\(p) is truncated: the header says \(e) bytes, the file has \(a); copy it again or re-quantize"
         case .corruptHeader(let p, let what):
@@ -141,6 +147,7 @@ public struct BlobMeta: Codable, Sendable, Equatable {
 enum BlobNames {
     static let meta = "meta"
     static let vocab = "tokenizer.vocab"
+    static let pieces = "tokenizer.pieces"
     static let words = "embeddings.words.q"
     static let wordScales = "embeddings.words.scale"
     static let positions = "embeddings.positions"
@@ -231,7 +238,31 @@ public struct BlobWriter {
     }
 }
 
+/// The `tokenizer.pieces` section (docs/FORMAT.md): the built WordPiece hash table, stored so
+/// that a load copies it instead of hashing every piece.
+enum PiecesFormat {
+    static let headerSize = 32
+    /// FNV-1a 32-bit with PieceTable's seeds, multiplier and filter (the only scheme so far).
+    static let scheme: UInt32 = 1
+    // u32 fields of the header
+    static let slotCount = 0, filterWords = 4, entryBytes = 8, maxStart = 12, maxContinuation = 16, schemeAt = 20
+}
+
 extension BlobWriter {
+    /// The pieces section: 32-byte header, slots u64[], filter u64[], entry bytes.
+    static func piecesBytes(_ p: PieceTable.Parts) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(PiecesFormat.headerSize + 8 * (p.slots.count + p.filter.count) + p.entries.count)
+        func u32(_ v: Int) { for i in 0..<4 { out.append(UInt8((v >> (8 * i)) & 0xFF)) } }
+        func u64(_ v: UInt64) { for i in 0..<8 { out.append(UInt8((v >> (8 * UInt64(i))) & 0xFF)) } }
+        u32(p.slots.count); u32(p.filter.count); u32(p.entries.count)
+        u32(p.maxStartLength); u32(p.maxContinuationLength); u32(Int(PiecesFormat.scheme))
+        u64(0)
+        p.slots.forEach(u64)
+        p.filter.forEach(u64)
+        return out + p.entries
+    }
+
     /// The vocabulary section: u32 count, u32 offsets[count + 1], then the UTF-8 bytes.
     static func vocabBytes(_ vocab: [String]) -> [UInt8] {
         var offsets: [UInt32] = [0]
@@ -298,6 +329,9 @@ public final class Blob: Sendable {
             head[field.range].reversed().reduce(T.zero) { ($0 << 8) | T($1) }
         }
         if XXH64.hash(Array(head[H.checksummed])) == headerField(H.headerChecksum) {
+            let v = headerField(H.version)
+            if v > BlobFormat.version { throw BlobError.newerVersion(path: path, version: v) }
+            if v < BlobFormat.version { throw BlobError.olderVersion(path: path, version: v) }
             let declared = headerField(H.fileSize)
             if declared > UInt64(size) { throw BlobError.truncated(path: path, expected: declared, actual: size) }
             if declared < UInt64(size) {
@@ -315,9 +349,7 @@ public final class Blob: Sendable {
             throw BlobError.corruptHeader(path: path, problem: "header checksum mismatch")
         }
         guard version <= BlobFormat.version else { throw BlobError.newerVersion(path: path, version: version) }
-        guard version == BlobFormat.version else {
-            throw BlobError.corruptHeader(path: path, problem: "unknown version \(version)")
-        }
+        guard version == BlobFormat.version else { throw BlobError.olderVersion(path: path, version: version) }
         let fileSize = f.load(H.fileSize)
         guard fileSize == UInt64(f.count) else {
             if fileSize > UInt64(f.count) { throw BlobError.truncated(path: path, expected: fileSize, actual: f.count) }
@@ -387,10 +419,8 @@ public final class Blob: Sendable {
             throw BlobError.badSection(path: path, section: b.2, problem: "overlaps '\(a.2)'")
         }
         // Every section's checksum, before anything in the blob is trusted.
-        for s in sections.values.sorted(by: { $0.offset < $1.offset }) {
-            guard XXH64.hash(f.slice(s.offset..<(s.offset + s.size))) == s.checksum else {
-                throw BlobError.checksum(path: path, section: s.name)
-            }
+        if let bad = Self.firstBadChecksum(sections.values.sorted(by: { $0.offset < $1.offset }), in: f) {
+            throw BlobError.checksum(path: path, section: bad)
         }
         self.sections = sections
         guard let m = sections[BlobNames.meta], m.dtype == .bytes else {
@@ -409,6 +439,40 @@ public final class Blob: Sendable {
         guard meta.maxTokens >= 2, meta.maxTokens <= meta.config.maxPositions else {
             throw BlobError.badMeta(path: path, problem: "maxTokens \(meta.maxTokens) is outside 2…\(meta.config.maxPositions)")
         }
+    }
+
+    /// Blobs at least this large are verified on two threads.
+    static let parallelVerifyBytes = 4 << 20
+
+    /// The name of the first section (in file order) whose XXH64 does not match, or nil. A
+    /// large blob's sections are split in two halves of about equal size and the second half is
+    /// hashed on a helper thread meanwhile (the checksums are a third of the load's CPU time;
+    /// qsentd's cores are idle while it loads). Both halves are finished before this returns.
+    static func firstBadChecksum(_ ordered: [Section], in f: MappedFile) -> String? {
+        @Sendable func bad(_ part: ArraySlice<Section>) -> Section? {
+            part.first { XXH64.hash(f.slice($0.offset..<($0.offset + $0.size))) != $0.checksum }
+        }
+        let total = ordered.reduce(0) { $0 + $1.size }
+        guard total >= parallelVerifyBytes, ordered.count > 1 else { return bad(ordered[...])?.name }
+        var split = 0, sum = 0
+        while split < ordered.count - 1 && sum + ordered[split].size <= total / 2 {
+            sum += ordered[split].size
+            split += 1
+        }
+        split = max(split, 1)
+        let second = ordered[split...]
+        let result = VerifyResult()
+        guard let helper = try? OSThread.spawn(name: "qsent-verify", { let b = bad(second)?.name; result.bad.withLock { $0 = b } }) else {
+            return bad(ordered[...])?.name
+        }
+        let early = bad(ordered[..<split])
+        helper.join()
+        return early?.name ?? result.bad.withLock { $0 }
+    }
+
+    private final class VerifyResult: Sendable {
+        /// The second half's first bad section; read after the join.
+        let bad = Mutex<String?>(nil)
     }
 
     // MARK: typed access
@@ -437,44 +501,76 @@ public final class Blob: Sendable {
         return ConstBuffer(mapped: file, offset: s.offset, count: s.size / 4)
     }
 
-    /// The tokenizer stored in the blob.
+    /// The tokenizer stored in the blob: the pieces and the built table are copied out in
+    /// bulk (no String or hash insertion per piece), then bounds-checked.
     public func tokenizer() throws -> WordPieceTokenizer {
         guard let s = sections[BlobNames.vocab], s.dtype == .bytes, s.size >= 8 else {
             throw BlobError.missingSection(path: path, section: BlobNames.vocab)
         }
         let b = file.slice(s.offset..<(s.offset + s.size))
-        let n = Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+        func u32(_ at: Int) -> UInt32 { UInt32(littleEndian: b.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+        let n = Int(u32(0))
         let stringsAt = 4 + 4 * (n + 1)
-        guard n > 0, stringsAt <= b.count else {
+        guard n > 0, stringsAt <= b.count, u32(4) == 0 else {
             throw BlobError.badSection(path: path, section: BlobNames.vocab, problem: "bad token count")
         }
-        var vocab: [String] = []
-        vocab.reserveCapacity(n)
-        var prev = 0
-        for i in 0..<n {
-            let end = Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 + 4 * (i + 1), as: UInt32.self)))
-            guard end >= prev, stringsAt + end <= b.count else {
-                throw BlobError.badSection(path: path, section: BlobNames.vocab, problem: "token \(i) is out of range or not UTF-8")
-            }
-            // String(decoding:) on a typed buffer is the stdlib's fast path (String(validating:)
-            // on a raw buffer walked the bytes generically: ~1,000 instructions a token, 30 M at
-            // every start). Decoding repairs invalid UTF-8 with U+FFFD, which never equals the
-            // bytes it replaced, so "unchanged" is exactly "valid".
-            let bytes = UnsafeRawBufferPointer(rebasing: b[(stringsAt + prev)..<(stringsAt + end)]).assumingMemoryBound(to: UInt8.self)
-            let t = String(decoding: bytes, as: UTF8.self)
-            guard t.utf8.elementsEqual(bytes) else {
-                throw BlobError.badSection(path: path, section: BlobNames.vocab, problem: "token \(i) is out of range or not UTF-8")
-            }
-            vocab.append(t)
-            prev = end
+        let ends = Self.copy(UInt32.self, b, at: 8, count: n)
+        let list: PieceList
+        do {
+            list = try PieceList(bytes: Array(UnsafeRawBufferPointer(rebasing: b[stringsAt...])), ends: ends)
+        } catch {
+            throw BlobError.badSection(path: path, section: BlobNames.vocab, problem: "\(error)")
         }
-        return try WordPieceTokenizer(vocabulary: vocab, settings: meta.tokenizer)
+        guard list.ends.last.map(Int.init) == b.count - stringsAt else {
+            throw BlobError.badSection(path: path, section: BlobNames.vocab, problem: "the token bytes do not end where the section does")
+        }
+        let table = try pieceTable(vocabularyCount: n)
+        do {
+            return try WordPieceTokenizer(pieces: list, table: table, settings: meta.tokenizer, source: path)
+        } catch {
+            throw BlobError.badMeta(path: path, problem: "tokenizer: \(error)")
+        }
+    }
+
+    /// The `tokenizer.pieces` section as a checked `PieceTable`.
+    func pieceTable(vocabularyCount n: Int) throws -> PieceTable {
+        typealias P = PiecesFormat
+        guard let s = sections[BlobNames.pieces], s.dtype == .bytes, s.size >= P.headerSize else {
+            throw BlobError.missingSection(path: path, section: BlobNames.pieces)
+        }
+        let b = file.slice(s.offset..<(s.offset + s.size))
+        func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        func bad(_ why: String) -> BlobError { BlobError.badSection(path: path, section: BlobNames.pieces, problem: why) }
+        guard u32(P.schemeAt) == Int(P.scheme) else { throw bad("unknown hash scheme \(u32(P.schemeAt))") }
+        let slots = u32(P.slotCount), words = u32(P.filterWords), bytes = u32(P.entryBytes)
+        guard P.headerSize + 8 * (slots + words) + bytes == b.count else {
+            throw bad("\(slots) slots, \(words) filter words and \(bytes) entry bytes do not make \(b.count) bytes")
+        }
+        let filterAt = P.headerSize + 8 * slots, entriesAt = filterAt + 8 * words
+        let parts = PieceTable.Parts(slots: Self.copy(UInt64.self, b, at: P.headerSize, count: slots),
+                                     filter: Self.copy(UInt64.self, b, at: filterAt, count: words),
+                                     entries: Array(UnsafeRawBufferPointer(rebasing: b[entriesAt...])),
+                                     maxStartLength: u32(P.maxStart), maxContinuationLength: u32(P.maxContinuation))
+        do {
+            return try PieceTable(parts: parts, vocabularyCount: n)
+        } catch {
+            throw bad("\(error)")
+        }
+    }
+
+    /// `count` little-endian integers at byte `at` of `b`, in one pass (bounds checked by the caller).
+    static func copy<T: FixedWidthInteger>(_: T.Type, _ b: UnsafeRawBufferPointer, at: Int, count: Int) -> [T] {
+        precondition(at >= 0 && count >= 0 && at + count * MemoryLayout<T>.size <= b.count)
+        return [T](unsafeUninitializedCapacity: count) { out, done in
+            for i in 0..<count { out[i] = T(littleEndian: b.loadUnaligned(fromByteOffset: at + i * MemoryLayout<T>.size, as: T.self)) }
+            done = count
+        }
     }
 
     /// The int8 weights, in place in the mapping.
     func weights() throws -> ModelWeights {
         let c = meta.config
-        var expected: Set<String> = [BlobNames.meta, BlobNames.vocab]
+        var expected: Set<String> = [BlobNames.meta, BlobNames.vocab, BlobNames.pieces]
         func mark(_ n: String) -> String { expected.insert(n); return n }
         func norm(_ p: String) throws -> LayerNormWeights {
             LayerNormWeights(gamma: try floats(mark("\(p).gamma"), [c.dim]), beta: try floats(mark("\(p).beta"), [c.dim]))

@@ -35,8 +35,8 @@ public final class Engine: Sendable {
             defaultMax = blob.maxTokens
         }
         let c = weights.config
-        guard tokenizer.vocabulary.count <= c.vocabSize else {
-            throw EngineError.vocabularyMismatch(path: path, tokenizer: tokenizer.vocabulary.count, model: c.vocabSize)
+        guard tokenizer.vocabularyCount <= c.vocabSize else {
+            throw EngineError.vocabularyMismatch(path: path, tokenizer: tokenizer.vocabularyCount, model: c.vocabSize)
         }
         let maxTokens = options.maxTokens ?? defaultMax
         guard maxTokens >= 2, maxTokens <= c.maxPositions else {

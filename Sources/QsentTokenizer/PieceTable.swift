@@ -7,8 +7,11 @@
 // Layout, chosen to keep the table small (cache misses dominate): a slot is one UInt64,
 // hash << 32 | offset (0 = empty); at `offset` in `entries` are the id (4 bytes LE), the key
 // length (2 bytes LE) and the key bytes.
+//
+// The .qsent blob stores the built table (`Parts`, docs/FORMAT.md "tokenizer.pieces"), so a
+// load copies three arrays instead of hashing and inserting every piece.
 
-struct PieceTable: Sendable {
+public struct PieceTable: Sendable, Equatable {
     static let startSeed: UInt32 = 2_166_136_261  // FNV-1a offset basis
     static let continuationSeed: UInt32 = 2_166_136_261 ^ 0x5BD1_E995
     static let prime: UInt32 = 16_777_619
@@ -38,6 +41,75 @@ struct PieceTable: Sendable {
         while (1 << fbits) < max(512, n * 14) && fbits < 30 { fbits += 1 }
         filter = [UInt64](repeating: 0, count: 1 << Int(fbits - 6))
         filterShift = 32 - fbits
+    }
+
+    /// The table as plain arrays: what the blob stores, and what `init(parts:)` checks.
+    public struct Parts: Sendable, Equatable {
+        public var slots: [UInt64]
+        public var filter: [UInt64]
+        public var entries: [UInt8]
+        public var maxStartLength: Int
+        public var maxContinuationLength: Int
+
+        public init(slots: [UInt64], filter: [UInt64], entries: [UInt8], maxStartLength: Int, maxContinuationLength: Int) {
+            self.slots = slots
+            self.filter = filter
+            self.entries = entries
+            self.maxStartLength = maxStartLength
+            self.maxContinuationLength = maxContinuationLength
+        }
+    }
+
+    public var parts: Parts {
+        Parts(slots: slots, filter: filter, entries: entries, maxStartLength: maxStartLength,
+              maxContinuationLength: maxContinuationLength)
+    }
+
+    /// A stored table, checked so that no lookup can index out of bounds or probe forever:
+    /// power-of-two slot and filter sizes, an empty slot, every entry inside `entries` with an
+    /// id below `vocabularyCount` and a key no longer than the recorded maxima. (A table that
+    /// passes but does not match the vocabulary can only give wrong ids, never bad memory; the
+    /// blob's checksums make that the writer's table.) Returns the problem, or nil.
+    public static func problem(_ p: Parts, vocabularyCount: Int) -> String? {
+        let n = p.slots.count
+        guard n >= 16, n & (n - 1) == 0, n <= 1 << 30 else { return "slot count \(n) is not a power of two in 16…2^30" }
+        let f = p.filter.count
+        guard f >= 8, f & (f - 1) == 0, f <= 1 << 24 else { return "filter size \(f) words is not a power of two in 8…2^24" }
+        guard !p.entries.isEmpty, p.entries.count <= Int(UInt32.max) else { return "entries size \(p.entries.count) is out of range" }
+        guard (0...0xFFFF).contains(p.maxStartLength), (0...0xFFFF).contains(p.maxContinuationLength) else {
+            return "longest key lengths \(p.maxStartLength), \(p.maxContinuationLength) are out of range"
+        }
+        let longest = max(p.maxStartLength, p.maxContinuationLength)
+        var empty = false
+        let e = p.entries
+        for s in p.slots {
+            if s == 0 { empty = true; continue }
+            let off = Int(truncatingIfNeeded: s & 0xFFFF_FFFF)
+            guard off >= 1, off + 6 <= e.count else { return "a slot points outside the entries" }
+            let len = length(e, off)
+            guard len >= 1, len <= longest, off + 6 + len <= e.count else { return "an entry's key is out of range" }
+            let i = id(e, off)
+            guard i >= 0, Int(i) < vocabularyCount else { return "an entry's id \(i) is not below the vocabulary size \(vocabularyCount)" }
+        }
+        guard empty else { return "no empty slot" }
+        return nil
+    }
+
+    /// A table from stored parts; throws if `problem` finds one.
+    public init(parts p: Parts, vocabularyCount: Int) throws(TableError) {
+        if let why = PieceTable.problem(p, vocabularyCount: vocabularyCount) { throw TableError(problem: why) }
+        slots = p.slots
+        filter = p.filter
+        entries = p.entries
+        shift = UInt32(32 - p.slots.count.trailingZeroBitCount)
+        filterShift = UInt32(32 - (p.filter.count * 64).trailingZeroBitCount)
+        maxStartLength = p.maxStartLength
+        maxContinuationLength = p.maxContinuationLength
+    }
+
+    public struct TableError: Error, Equatable, CustomStringConvertible {
+        public var problem: String
+        public var description: String { problem }
     }
 
     @inline(__always)
@@ -85,7 +157,7 @@ struct PieceTable: Sendable {
 
     /// Builds the table for a vocabulary (id = index). Pieces starting with `prefix` are also
     /// entered, without it, as continuation pieces (with an empty prefix, every piece is).
-    static func build(vocabulary: [String], prefix: [UInt8]) -> PieceTable {
+    public static func build(vocabulary: [String], prefix: [UInt8]) -> PieceTable {
         // All pieces in one flat byte array, so hashing and comparing index plain arrays.
         var flat: [UInt8] = []
         flat.reserveCapacity(vocabulary.count * 8)
@@ -146,5 +218,77 @@ struct PieceTable: Sendable {
         guard !bytes.isEmpty else { return nil }
         let (_, off) = find(bytes, 0, bytes.count, hash: PieceTable.hash(bytes, seed: PieceTable.startSeed))
         return off.map { PieceTable.id(entries, $0) }
+    }
+}
+
+/// The vocabulary as one byte buffer and the end offset of each piece (id = index): what the
+/// blob's `tokenizer.vocab` section holds, kept as is instead of one String per piece.
+public struct PieceList: Sendable, Equatable {
+    /// UTF-8 of all pieces back to back.
+    public let bytes: [UInt8]
+    /// ends[i] is where piece i ends in `bytes`; it starts where piece i - 1 ends (0 for i = 0).
+    public let ends: [UInt32]
+
+    public var count: Int { ends.count }
+
+    public init(_ strings: [String]) {
+        var b: [UInt8] = []
+        var e: [UInt32] = []
+        e.reserveCapacity(strings.count)
+        for s in strings {
+            b.append(contentsOf: s.utf8)
+            e.append(UInt32(b.count))
+        }
+        bytes = b
+        ends = e
+    }
+
+    /// Stored pieces; throws unless the ends are non-decreasing, inside `bytes`, and every
+    /// piece is valid UTF-8 on its own.
+    public init(bytes: [UInt8], ends: [UInt32]) throws(PieceTable.TableError) {
+        var prev = 0
+        for (i, end) in ends.enumerated() {
+            let e = Int(end)
+            guard e >= prev, e <= bytes.count else { throw PieceTable.TableError(problem: "token \(i) is out of range") }
+            guard PieceList.validUTF8(bytes, prev, e) else { throw PieceTable.TableError(problem: "token \(i) is not UTF-8") }
+            prev = e
+        }
+        self.bytes = bytes
+        self.ends = ends
+    }
+
+    public func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : Int(ends[i - 1]))..<Int(ends[i]) }
+
+    public subscript(i: Int) -> String { String(decoding: bytes[range(i)], as: UTF8.self) }
+
+    public var strings: [String] { (0..<count).map { self[$0] } }
+
+    /// Strict UTF-8 (no overlongs, surrogates or values above U+10FFFF) of b[lo..<hi].
+    static func validUTF8(_ b: [UInt8], _ lo: Int, _ hi: Int) -> Bool {
+        var i = lo
+        while i < hi {
+            let c = b[i]
+            if c < 0x80 { i += 1; continue }
+            var need = 0, low: UInt8 = 0x80, high: UInt8 = 0xBF
+            switch c {
+            case 0xC2...0xDF: need = 1
+            case 0xE0: need = 2; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: need = 2
+            case 0xED: need = 2; high = 0x9F
+            case 0xF0: need = 3; low = 0x90
+            case 0xF1...0xF3: need = 3
+            case 0xF4: need = 3; high = 0x8F
+            default: return false
+            }
+            guard i + need < hi else { return false }
+            guard b[i + 1] >= low && b[i + 1] <= high else { return false }
+            var k = 2
+            while k <= need {
+                guard b[i + k] & 0xC0 == 0x80 else { return false }
+                k += 1
+            }
+            i += need + 1
+        }
+        return true
     }
 }

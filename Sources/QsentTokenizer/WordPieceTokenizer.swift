@@ -19,7 +19,11 @@ public struct TokenEncoding: Sendable, Equatable {
 }
 
 public struct WordPieceTokenizer: Sendable {
-    public let vocabulary: [String]
+    /// The pieces by id, as one byte buffer (no String per piece at load).
+    public let pieceList: PieceList
+    /// The pieces by id as Strings (built on each call: for tests and tools, not hot paths).
+    public var vocabulary: [String] { pieceList.strings }
+    public var vocabularyCount: Int { pieceList.count }
     public let settings: TokenizerSettings
     public let clsId: Int32
     public let sepId: Int32
@@ -29,7 +33,8 @@ public struct WordPieceTokenizer: Sendable {
     /// Default `maxTokens` of `encode` (DistilBERT IMDB models are evaluated at 384).
     public static let defaultMaxTokens = 384
 
-    let pieces: PieceTable
+    /// The built WordPiece table (what the blob stores as `tokenizer.pieces`).
+    public let pieces: PieceTable
     let added: [(bytes: [UInt8], id: Int32)]
     /// Lead bytes of added tokens (for the non-ASCII path; ASCII ones are in `ascii`).
     let addedFirstByte: [Bool]
@@ -53,14 +58,25 @@ public struct WordPieceTokenizer: Sendable {
         guard vocabulary.count < Int(Int32.max) else {
             throw TokenizerError.invalidVocabulary(path: source, reason: "more than 2^31 entries")
         }
+        let table = PieceTable.build(vocabulary: vocabulary, prefix: Array(settings.continuingSubwordPrefix.utf8))
+        try self.init(pieces: PieceList(vocabulary), table: table, settings: settings, source: source)
+    }
+
+    /// A tokenizer from a stored vocabulary and its built piece table (the .qsent blob's
+    /// `tokenizer.vocab` and `tokenizer.pieces`): nothing is hashed or allocated per piece.
+    /// The table must be `PieceTable.build` of the same pieces and prefix (the blob's
+    /// checksums make it the writer's); `PieceTable(parts:)` has already bounds-checked it.
+    public init(pieces list: PieceList, table: PieceTable, settings: TokenizerSettings, source: String) throws {
+        guard list.count > 0 else { throw TokenizerError.emptyVocabulary(path: source) }
+        guard list.count < Int(Int32.max) else {
+            throw TokenizerError.invalidVocabulary(path: source, reason: "more than 2^31 entries")
+        }
         guard settings.maxInputCharsPerWord > 0 else {
             throw TokenizerError.invalidVocabulary(
                 path: source, reason: "max_input_chars_per_word is \(settings.maxInputCharsPerWord), must be > 0")
         }
-        self.vocabulary = vocabulary
+        pieceList = list
         self.settings = settings
-
-        let table = PieceTable.build(vocabulary: vocabulary, prefix: Array(settings.continuingSubwordPrefix.utf8))
         pieces = table
         let start = table
 

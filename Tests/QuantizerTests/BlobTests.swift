@@ -1,6 +1,7 @@
 import Foundation
 import QsentCore
 import QsentQuantizer
+import QsentTokenizer
 import XCTest
 
 /// The committed default blob, its reproducibility, and the loader's answers to damaged blobs.
@@ -147,13 +148,15 @@ final class BlobTests: XCTestCase {
                        "Quantizer/Models/distilbert-h384-imdb.qsent is stale: regenerate it with the command in README.md")
     }
 
-    func testBlobIsAtMost27PercentOfSafetensors() throws {
+    /// Version 2 stores the built WordPiece table (1.0 MB: 26.4 % -> 27.6 %), so that loading
+    /// copies it instead of hashing 36,000 pieces.
+    func testBlobIsAtMost28PercentOfSafetensors() throws {
         let model = try requireSharedModel()
         let st = try FileManager.default.attributesOfItem(atPath: model.appendingPathComponent("model.safetensors").path)[.size] as! NSNumber
         let blob = try committedBytes().count
         let ratio = Double(blob) / st.doubleValue
         print("blob size: \(blob) bytes = \(String(format: "%.1f", 100 * ratio)) % of \(st) bytes FP32 safetensors")
-        XCTAssertLessThanOrEqual(ratio, 0.27)
+        XCTAssertLessThanOrEqual(ratio, 0.28)
     }
 
     func testWrongMagic() throws {
@@ -166,10 +169,37 @@ final class BlobTests: XCTestCase {
     func testNewerVersion() throws {
         typealias H = BlobFormat.Header
         var d = try committedBytes()
-        d[H.version.offset] = 2  // version 2, with a valid header checksum
+        d[H.version.offset] = UInt8(BlobFormat.version + 1)  // with a valid header checksum
         let hash = d.withUnsafeBytes { XXH64.hash(UnsafeRawBufferPointer(rebasing: $0[H.checksummed])) }
         for i in 0..<8 { d[H.headerChecksum.offset + i] = UInt8((hash >> (8 * UInt64(i))) & 0xFF) }
-        try expectBlobError(d) { if case .newerVersion(_, 2) = $0 { return true }; return false }
+        try expectBlobError(d) { if case .newerVersion(_, BlobFormat.version + 1) = $0 { return true }; return false }
+    }
+
+    /// Version 1 blobs (the vocabulary without its built table) are refused from the header,
+    /// with a message that says to re-run qsent-quantize.
+    func testOlderVersionSaysToRequantize() throws {
+        typealias H = BlobFormat.Header
+        var d = try committedBytes()
+        d[H.version.offset] = 1
+        let hash = d.withUnsafeBytes { XXH64.hash(UnsafeRawBufferPointer(rebasing: $0[H.checksummed])) }
+        for i in 0..<8 { d[H.headerChecksum.offset + i] = UInt8((hash >> (8 * UInt64(i))) & 0xFF) }
+        try expectBlobError(d) { e in
+            guard case .olderVersion(_, 1) = e else { return false }
+            return e.description.contains("re-run qsent-quantize")
+        }
+    }
+
+    /// The stored WordPiece table is the one the tokenizer would build from the stored
+    /// vocabulary, and tokenizes the same.
+    func testStoredPieceTableIsTheBuiltOne() throws {
+        let blob = try Blob(path: Self.committedBlob.path)
+        let stored = try blob.tokenizer()
+        let rebuilt = try WordPieceTokenizer(vocabulary: stored.vocabulary, settings: blob.meta.tokenizer)
+        XCTAssertEqual(stored.pieces, rebuilt.pieces)
+        XCTAssertEqual(stored.pieceList, rebuilt.pieceList)
+        let texts = ["A wonderful, moving film with superb acting.", "Unbelievably dull; c'est la vie — naïve São Paulo 東京 😀",
+                     "[CLS] tokens [SEP] and [UNK] in text", String(repeating: "supercalifragilistic ", count: 50)]
+        for t in texts { XCTAssertEqual(stored.encode(t), rebuilt.encode(t), t) }
     }
 
     func testTruncation() throws {

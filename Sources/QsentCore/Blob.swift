@@ -561,6 +561,7 @@ public final class Blob: Sendable {
     /// `count` little-endian integers at byte `at` of `b`, in one pass (bounds checked by the caller).
     static func copy<T: FixedWidthInteger>(_: T.Type, _ b: UnsafeRawBufferPointer, at: Int, count: Int) -> [T] {
         precondition(at >= 0 && count >= 0 && at + count * MemoryLayout<T>.size <= b.count)
+        if count == 0 { return [] } // (see Array.uninitialized: never fill the shared empty storage)
         return [T](unsafeUninitializedCapacity: count) { out, done in
             for i in 0..<count { out[i] = T(littleEndian: b.loadUnaligned(fromByteOffset: at + i * MemoryLayout<T>.size, as: T.self)) }
             done = count

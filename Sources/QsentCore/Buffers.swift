@@ -67,7 +67,7 @@ public struct Matrix: Sendable {
     init(uninitializedRows rows: Int, cols: Int) {
         self.rows = rows
         self.cols = cols
-        data = [Float](unsafeUninitializedCapacity: rows * cols) { _, n in n = rows * cols }
+        data = .uninitialized(count: rows * cols)
     }
 
     public init(rows: Int, cols: Int, data: [Float]) {
@@ -78,4 +78,14 @@ public struct Matrix: Sendable {
     }
 
     public func row(_ r: Int) -> ArraySlice<Float> { data[(r * cols)..<((r + 1) * cols)] }
+}
+
+extension Array where Element: BitwiseCopyable {
+    /// `count` elements whose values the caller writes before reading them (kernel outputs and
+    /// scratch): no fill. [] for 0: `Array(unsafeUninitializedCapacity: 0)` stores its count
+    /// into the standard library's one shared empty-array storage, which other threads read at
+    /// the same time (a data race ThreadSanitizer reports, Tests/sanitize.sh thread).
+    static func uninitialized(count: Int) -> [Element] {
+        count == 0 ? [] : [Element](unsafeUninitializedCapacity: count) { _, n in n = count }
+    }
 }

@@ -141,10 +141,10 @@ public struct Kernels: Sendable {
         if let pre { precondition(pre.rows == x.rows && pre.kp == kp && pre.scales.count == x.rows) }
         let rows = x.rows
         let inCount = pre == nil ? rows : 0, outCount = quantizeOutput ? rows : 0
-        var qIn = [Int8](unsafeUninitializedCapacity: inCount * kp) { _, c in c = inCount * kp }
-        var sIn = [Float](unsafeUninitializedCapacity: inCount) { _, c in c = inCount }
-        var qOut = [Int8](unsafeUninitializedCapacity: outCount * kpOut) { _, c in c = outCount * kpOut }
-        var sOut = [Float](unsafeUninitializedCapacity: outCount) { _, c in c = outCount }
+        var qIn: [Int8] = .uninitialized(count: inCount * kp)
+        var sIn: [Float] = .uninitialized(count: inCount)
+        var qOut: [Int8] = .uninitialized(count: outCount * kpOut)
+        var sOut: [Float] = .uninitialized(count: outCount)
         var y = Matrix(uninitializedRows: rows, cols: l.n)
         let isa = self.isa
         let n = Int32(l.n), k = Int32(l.k)
@@ -250,8 +250,8 @@ public struct Kernels: Sendable {
         if let residual { precondition(residual.data.count == x.data.count) }
         let isa = self.isa
         let count = quantize ? x.rows : 0
-        var q = [Int8](unsafeUninitializedCapacity: count * kp) { _, n in n = count * kp }
-        var scales = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+        var q: [Int8] = .uninitialized(count: count * kp)
+        var scales: [Float] = .uninitialized(count: count)
         x.data.withUnsafeMutableBufferPointer { xp in
             q.withUnsafeMutableBufferPointer { qp in
                 scales.withUnsafeMutableBufferPointer { sp in
@@ -312,7 +312,7 @@ public struct Kernels: Sendable {
             ctx.data.withUnsafeMutableBufferPointer { cp in
                 let q = qp.baseAddress!, c = cp.baseAddress!
                 parallel(workers) { _ in
-                    var scratch = [Float](unsafeUninitializedCapacity: scratchCount) { _, n in n = scratchCount }
+                    var scratch: [Float] = .uninitialized(count: scratchCount)
                     scratch.withUnsafeMutableBufferPointer { sp in
                         // Items are claimed one by one: a thread that starts late takes fewer.
                         while case let item = next.take(), item < work {

@@ -86,6 +86,7 @@ public struct SafetensorsTensor: Sendable {
     public func floats() throws -> [Float] {
         let bytes = file.slice(range)
         let n = elementCount
+        if n == 0 { return [] } // (see Array.uninitialized: never fill the shared empty storage)
         switch dtype {
         case .f32:
             return [Float](unsafeUninitializedCapacity: n) { buf, count in

@@ -317,6 +317,13 @@ def main():
     # sample on short runs) with the last one.
     warm = next((s for s in samples if s["t"] >= 60), samples[min(1, len(samples) - 1)])
     last = samples[-1]
+    # A sample taken during a reload holds two model images (the new one is read and verified
+    # while the old one serves), so single samples jump by the model's size; the median of each
+    # 5-minute window shows the trend through those spikes.
+    windows = {}
+    for x in samples[1:]:
+        windows.setdefault(int(x["t"] // 300), []).append(x["rss_anon"] / 2**20)
+    medians = [round(sorted(v)[len(v) // 2], 1) for _, v in sorted(windows.items())]
     summary = {
         "minutes": a.minutes, "model": info.get("model"), "checksum": info.get("checksum"), "isa": info.get("isa"),
         "load_avg_end": open("/proc/loadavg").read().split()[:3], "host_cores": os.cpu_count(),
@@ -327,7 +334,8 @@ def main():
         "daemon_stats": {k: st.get(k) for k in ("requests", "texts", "batches", "errors", "reloads", "reload_failures",
                                                  "connections_total")} if st else {},
         "rss_anon_mib": {"start": samples[0]["rss_anon"] / 2**20, "after_warmup": warm["rss_anon"] / 2**20,
-                         "max": max(s["rss_anon"] for s in samples) / 2**20, "end": last["rss_anon"] / 2**20},
+                         "max": max(s["rss_anon"] for s in samples) / 2**20, "end": last["rss_anon"] / 2**20,
+                         "median_per_5min": medians},
         "fds": {"after_warmup": warm["fds"], "max": max(s["fds"] for s in samples), "end": last["fds"]},
         "threads": {"after_warmup": warm["threads"], "max": max(s["threads"] for s in samples), "end": last["threads"]},
         "samples": samples,
@@ -353,7 +361,8 @@ def main():
           f"- reloads: op ok {counts.get('reload_op_ok', 0)} / failed {counts.get('reload_op_failed', 0)}, SIGHUP {counts.get('reload_sighup', 0)} "
           f"(of which after rename {counts.get('model_renamed', 0)}); daemon: {r['daemon_stats']}",
           f"- RssAnon MiB: start {r['rss_anon_mib']['start']:.1f}, after warm-up {r['rss_anon_mib']['after_warmup']:.1f}, "
-          f"max {r['rss_anon_mib']['max']:.1f}, end {r['rss_anon_mib']['end']:.1f}",
+          f"max {r['rss_anon_mib']['max']:.1f}, end {r['rss_anon_mib']['end']:.1f}; median per 5 min: "
+          f"{', '.join(f'{m:.1f}' for m in medians)}",
           f"- fds: after warm-up {r['fds']['after_warmup']}, max {r['fds']['max']}, end {r['fds']['end']}; "
           f"threads: after warm-up {r['threads']['after_warmup']}, max {r['threads']['max']}, end {r['threads']['end']}",
           "", f"Plot: `{os.path.basename(a.out)}.png`. Samples (every {SAMPLE_EVERY:g} s) are in the JSON."]

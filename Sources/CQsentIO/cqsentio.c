@@ -95,6 +95,35 @@ int cqsentio_release_free_memory(void) {
 #endif
 }
 
+int cqsentio_pin_malloc_thresholds(size_t bytes) {
+#if defined(__GLIBC__)
+    if (bytes > (size_t)0x7fffffff) { errno = EINVAL; return -1; }
+    /* Setting either one also turns off glibc's dynamic threshold (which would raise both). */
+    if (mallopt(M_MMAP_THRESHOLD, (int)bytes) != 1) { errno = EINVAL; return -1; }
+    if (mallopt(M_TRIM_THRESHOLD, (int)bytes) != 1) { errno = EINVAL; return -1; }
+    return 1;
+#else
+    (void)bytes;
+    return 0;
+#endif
+}
+
+int cqsentio_heap_statistics(cqsentio_heap_stats *out) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+    out->heap_bytes = (uint64_t)mi.arena;
+    out->heap_in_use = (uint64_t)mi.uordblks;
+    out->heap_free = (uint64_t)mi.fordblks;
+    out->mmapped_bytes = (uint64_t)mi.hblkhd;
+    out->mmapped_chunks = (uint64_t)mi.hblks;
+    return 0;
+#else
+    memset(out, 0, sizeof *out);
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 int cqsentio_format_double(char *buf, size_t size, char conversion, int precision, double x) {
     switch (conversion) {
     case 'f': return snprintf(buf, size, "%.*f", precision, x);

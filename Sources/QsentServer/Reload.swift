@@ -1,4 +1,5 @@
 import QsentCore
+import QsentIO
 import QsentSystemd
 
 extension Server {
@@ -29,6 +30,9 @@ extension Server {
             modelWatch.record(observed, problem: nil)
             stateLock.unlock()
             stats.reload(ok: true)
+            // The previous engine's small objects (tokenizer tables, names) were freed here or
+            // go with its last batch; give their pages back now rather than at the next quiet second.
+            ProcessControl.releaseFreeMemory()
             logger.notice("reload done", metadata: ["checksum": "\(fresh.info.checksum)", "previous_checksum": "\(previous)"])
             return .success(fresh.info)
         } catch {

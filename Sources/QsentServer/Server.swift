@@ -41,6 +41,7 @@ public final class Server: @unchecked Sendable {
     let modelWatch = ModelWatch()
 
     public init(config: DaemonConfig, logger: Logger) throws {
+        Server.configureAllocator()
         self.config = config
         self.logger = logger
         self.queue = Scheduler(capacity: config.maxQueue, capacityBytes: config.maxQueueBytes,
@@ -54,6 +55,17 @@ public final class Server: @unchecked Sendable {
         wakeFD = fds.readEnd
         wakeWriteFD = fds.writeEnd
         ProcessControl.ignore(.brokenPipe)
+    }
+
+    /// Pins glibc's mmap and trim thresholds (128 KiB) before any thread starts. Left dynamic,
+    /// glibc raises them after the first free of a large mmapped buffer (up to 32 and 64 MiB), and
+    /// from then on every forward pass cuts its activations (MBs, a different size per batch)
+    /// from the arenas of the threads that run it (inference, pool, and the reloading thread's
+    /// warm-up): in the 30-minute soak their freed space kept RssAnon creeping from 87 to 100 MiB.
+    /// Pinned, each such buffer is its own mapping, returned to the kernel when freed, and the
+    /// arenas hold only small objects. (docs/DAEMON.md, "Memory"; `AllocatorTests`.)
+    public static func configureAllocator() {
+        Allocator.pinThresholds()
     }
 
     var isDraining: Bool { stateLock.withLock { draining } }

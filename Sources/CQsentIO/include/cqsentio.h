@@ -30,6 +30,30 @@ int cqsentio_signal_pipe(const int *signals, int count);
 /// was released). Elsewhere a no-op returning 0.
 int cqsentio_release_free_memory(void);
 
+/// glibc: pins the malloc thresholds with mallopt: allocations of at least `bytes` get their
+/// own mmap (returned to the kernel by free), and an arena's free top above `bytes` is given
+/// back. Without this glibc raises both thresholds after the first free of an mmapped chunk
+/// (up to 32 MiB and 64 MiB), so large, varying buffers (activations) are carved from the arenas
+/// and their freed space stays resident. Returns 1 when set, 0 where there is no such knob
+/// (not glibc), -1 with errno EINVAL when refused.
+int cqsentio_pin_malloc_thresholds(size_t bytes);
+
+/// Heap figures from glibc's mallinfo2, summed over all arenas.
+typedef struct {
+    /// Bytes the arenas hold from the kernel (sbrk heap + thread-arena heaps; not mmapped chunks).
+    uint64_t heap_bytes;
+    /// Of these, bytes in allocated chunks.
+    uint64_t heap_in_use;
+    /// Of these, bytes in free chunks.
+    uint64_t heap_free;
+    /// Bytes in chunks that have their own mmap.
+    uint64_t mmapped_bytes;
+    uint64_t mmapped_chunks;
+} cqsentio_heap_stats;
+
+/// Fills `out` from mallinfo2 and returns 0; -1 with errno ENOSYS (and zeros) without glibc 2.33+.
+int cqsentio_heap_statistics(cqsentio_heap_stats *out);
+
 /// snprintf(buf, size, "%.*f" / "%.*e" / "%.*g", precision, x) for conversion 'f', 'e', 'g'
 /// (a fixed format string: Swift cannot call the variadic snprintf). snprintf's return value.
 int cqsentio_format_double(char *buf, size_t size, char conversion, int precision, double x);

@@ -1,0 +1,41 @@
+import CQsentIO
+
+/// The C allocator's knobs and figures (glibc malloc; elsewhere no-ops and nil).
+public enum Allocator {
+    /// The threshold qsentd pins (glibc's own starting value for both): a buffer of 128 KiB or
+    /// more gets its own mapping, unmapped on free; an arena keeps at most this much free space
+    /// at its top.
+    public static let pinnedThresholdBytes = 128 << 10
+
+    /// Pins glibc's mmap and trim thresholds at `bytes` (mallopt M_MMAP_THRESHOLD and
+    /// M_TRIM_THRESHOLD), which also stops glibc from raising them by itself: left dynamic, they
+    /// rise after the first free of a large mmapped buffer, and from then on large buffers of
+    /// varying sizes (activations) are cut from the arenas, whose freed space stays resident
+    /// and grows with fragmentation. Call before starting threads. False where there is no such
+    /// knob or it was refused.
+    @discardableResult
+    public static func pinThresholds(bytes: Int = pinnedThresholdBytes) -> Bool {
+        bytes >= 0 && cqsentio_pin_malloc_thresholds(bytes) == 1
+    }
+
+    /// Heap figures summed over all arenas (glibc mallinfo2).
+    public struct HeapStatistics: Sendable, Equatable {
+        /// Bytes the arenas hold from the kernel (not counting chunks with their own mapping).
+        public var heapBytes: Int
+        /// Of these, bytes allocated.
+        public var heapInUse: Int
+        /// Of these, bytes free (resident unless trimmed).
+        public var heapFree: Int
+        /// Bytes in chunks with their own mapping.
+        public var mmappedBytes: Int
+        public var mmappedChunks: Int
+    }
+
+    /// Nil without glibc 2.33 or later.
+    public static func heapStatistics() -> HeapStatistics? {
+        var s = cqsentio_heap_stats()
+        guard cqsentio_heap_statistics(&s) == 0 else { return nil }
+        return HeapStatistics(heapBytes: Int(s.heap_bytes), heapInUse: Int(s.heap_in_use), heapFree: Int(s.heap_free),
+                              mmappedBytes: Int(s.mmapped_bytes), mmappedChunks: Int(s.mmapped_chunks))
+    }
+}

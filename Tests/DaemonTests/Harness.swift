@@ -75,6 +75,16 @@ enum TestEnv {
         return base
     }
 
+    /// `-E NAME` for each sanitizer setting that is set: systemd-socket-activate gives the daemon
+    /// only TERM, PATH, HOME and LISTEN_*, so without this an activated qsentd under
+    /// Tests/sanitize.sh would run with the sanitizer's defaults (reports on stderr, not in the
+    /// run's log directory).
+    static var forwardedToActivated: [String] {
+        let env = ProcessInfo.processInfo.environment
+        return ["ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS", "QSENT_TEST_SANITIZER"]
+            .filter { env[$0] != nil }.flatMap { ["-E", $0] }
+    }
+
     static func which(_ tool: String) -> String? {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
             let p = "\(dir)/\(tool)"
@@ -160,7 +170,7 @@ final class DaemonProcess: Sendable {
             guard let sa = TestEnv.which("systemd-socket-activate") else {
                 throw XCTSkip("systemd-socket-activate is not installed (package systemd); skipping socket-activation tests")
             }
-            process = try Child(sa, ["-l", socket, "--fdname=\(QsentDefaults.fdName)", qsentd] + daemonArgs, env: env,
+            process = try Child(sa, ["-l", socket, "--fdname=\(QsentDefaults.fdName)"] + TestEnv.forwardedToActivated + [qsentd] + daemonArgs, env: env,
                                 stdoutPath: logURL.path, stderrPath: logURL.path)
         case .bound:
             process = try Child(qsentd, daemonArgs + ["--socket", socket], env: env,

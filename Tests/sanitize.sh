@@ -19,6 +19,9 @@
 # LeakSanitizer on), ASAN_OPTIONS / TSAN_OPTIONS (appended to the script's). Exit status: 0 clean,
 # 1 test failure or sanitizer report, 2 usage or an uninstrumented binary.
 set -euo pipefail
+# The whole script is one block, read before it runs: editing this file during a run (bash
+# otherwise reads a script as it goes) cannot change what the running one does.
+{
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -85,3 +88,5 @@ for f in "$logs"/*; do
 done
 echo "sanitize.sh: $san${filter:+ --filter $filter}: swift test exit $status, $reports report file(s), ${elapsed} s, load at start $load (reports in $logs)"
 [ "$status" -eq 0 ] && [ "$reports" -eq 0 ] || exit 1
+exit 0
+}

@@ -207,8 +207,11 @@ public struct Kernels: Sendable {
         if let residual { precondition(residual.data.count == x.data.count) }
         let isa = self.isa
         let count = quantize ? x.rows : 0
-        var q = [Int8](unsafeUninitializedCapacity: count * kp) { _, n in n = count * kp }
-        var scales = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+        // `[]` when not quantizing, not `unsafeUninitializedCapacity: 0`: with capacity 0 the
+        // stdlib stores the count into the shared empty-array singleton, a data race with every
+        // other thread reading an empty array (ThreadSanitizer, qsentd's infer vs accept thread).
+        var q: [Int8] = quantize ? [Int8](unsafeUninitializedCapacity: count * kp) { _, n in n = count * kp } : []
+        var scales: [Float] = quantize ? [Float](unsafeUninitializedCapacity: count) { _, n in n = count } : []
         x.data.withUnsafeMutableBufferPointer { xp in
             q.withUnsafeMutableBufferPointer { qp in
                 scales.withUnsafeMutableBufferPointer { sp in

@@ -283,7 +283,7 @@ enum DaemonTestError: Error { case exited, timeout, badAnswer(String) }
 /// socket, starts qsentd (LISTEN_FDS=1 on fd 3, LISTEN_PID via `exec`) whenever a client is
 /// waiting and no daemon runs. systemd-socket-activate cannot do this: it execs once.
 ///
-/// `@unchecked Sendable`: `child`, `launches`, `exitStatuses` and `stopping` are guarded by
+/// `@unchecked Sendable`: `child`, `launchCount`, `statuses` and `stopping` are guarded by
 /// `lock`; `thread` is set once by `start()` before the loop runs.
 final class MiniActivator: @unchecked Sendable {
     let socket: String
@@ -292,8 +292,8 @@ final class MiniActivator: @unchecked Sendable {
     private let logPath: String
     private let lock = NSLock()
     private var child: pid_t = 0
-    private(set) var launches = 0
-    private(set) var exitStatuses: [Int32] = []
+    private var launchCount = 0
+    private var statuses: [Int32] = []
     private var stopping = false
     private var thread: Thread?
 
@@ -334,7 +334,7 @@ final class MiniActivator: @unchecked Sendable {
         cEnv.forEach { free($0) }
         cArgs.forEach { free($0) }
         lock.lock()
-        if r == 0 { child = pid; launches += 1 }
+        if r == 0 { child = pid; launchCount += 1 }
         lock.unlock()
     }
 
@@ -346,7 +346,7 @@ final class MiniActivator: @unchecked Sendable {
             if running {
                 var status: Int32 = 0
                 if waitpid(child, &status, WNOHANG) == child {
-                    exitStatuses.append((status >> 8) & 0xff)
+                    statuses.append((status >> 8) & 0xff)
                     child = 0
                     running = false
                 }
@@ -362,6 +362,9 @@ final class MiniActivator: @unchecked Sendable {
     }
 
     var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return child != 0 }
+    /// Read under `lock`: the loop thread writes them (a bare read raced, ThreadSanitizer).
+    var launches: Int { lock.lock(); defer { lock.unlock() }; return launchCount }
+    var exitStatuses: [Int32] { lock.lock(); defer { lock.unlock() }; return statuses }
 
     func stop() {
         lock.lock()

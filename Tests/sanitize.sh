@@ -68,6 +68,10 @@ case $san in
         ;;
 esac
 
+# Read by the tests (TestEnv.sanitizer): the drain test sends fewer reviews to fit the daemon's
+# fixed drain deadline.
+export QSENT_TEST_SANITIZER=$san
+
 test_args=(--skip-build "${swift_args[@]}")
 if [ -n "$filter" ]; then test_args+=(--filter "$filter"); else test_args+=(--skip SystemTests); fi
 

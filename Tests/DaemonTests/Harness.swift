@@ -85,6 +85,13 @@ enum TestEnv {
             .filter { env[$0] != nil }.flatMap { ["-E", $0] }
     }
 
+    /// `address` or `thread` under Tests/sanitize.sh (QSENT_TEST_SANITIZER), else nil: a test
+    /// whose work must fit a fixed product deadline sends less of it there (never a looser
+    /// bound; docs/TESTING.md "Sanitizers").
+    static var sanitizer: String? {
+        ProcessInfo.processInfo.environment["QSENT_TEST_SANITIZER"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     static func which(_ tool: String) -> String? {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
             let p = "\(dir)/\(tool)"

@@ -396,7 +396,10 @@ final class DaemonIntegrationTests: XCTestCase {
         let c = try d.connect()
         try c.send(#"{"op":"ping"}"#)
         XCTAssertEqual(try c.readLine(timeoutMs: 10_000), #"{"ok":true}"#)
-        let texts = try TestEnv.reviews(16) + (0..<24).map { "short text \($0) to drain" }
+        // The daemon abandons what is left after its fixed 8 s drain deadline
+        // (Server.drainDeadlineNanos); a sanitized qsentd answered only 5 of these 40 texts in
+        // it on 2 loaded cores, so under Tests/sanitize.sh 2 of the 16 reviews are sent.
+        let texts = try TestEnv.reviews(TestEnv.sanitizer == nil ? 16 : 2) + (0..<24).map { "short text \($0) to drain" }
         var blob = ""
         for (i, t) in texts.enumerated() {
             let request = Request(idJSON: String(i), body: .classify(t)).line

@@ -75,6 +75,23 @@ enum TestEnv {
         return base
     }
 
+    /// `-E NAME` for each sanitizer setting that is set: systemd-socket-activate gives the daemon
+    /// only TERM, PATH, HOME and LISTEN_*, so without this an activated qsentd under
+    /// Tests/sanitize.sh would run with the sanitizer's defaults (reports on stderr, not in the
+    /// run's log directory).
+    static var forwardedToActivated: [String] {
+        let env = ProcessInfo.processInfo.environment
+        return ["ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS", "QSENT_TEST_SANITIZER"]
+            .filter { env[$0] != nil }.flatMap { ["-E", $0] }
+    }
+
+    /// `address` or `thread` under Tests/sanitize.sh (QSENT_TEST_SANITIZER), else nil: a test
+    /// whose work must fit a fixed product deadline sends less of it there (never a looser
+    /// bound; docs/TESTING.md "Sanitizers").
+    static var sanitizer: String? {
+        ProcessInfo.processInfo.environment["QSENT_TEST_SANITIZER"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     static func which(_ tool: String) -> String? {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
             let p = "\(dir)/\(tool)"
@@ -160,7 +177,7 @@ final class DaemonProcess: Sendable {
             guard let sa = TestEnv.which("systemd-socket-activate") else {
                 throw XCTSkip("systemd-socket-activate is not installed (package systemd); skipping socket-activation tests")
             }
-            process = try Child(sa, ["-l", socket, "--fdname=\(QsentDefaults.fdName)", qsentd] + daemonArgs, env: env,
+            process = try Child(sa, ["-l", socket, "--fdname=\(QsentDefaults.fdName)"] + TestEnv.forwardedToActivated + [qsentd] + daemonArgs, env: env,
                                 stdoutPath: logURL.path, stderrPath: logURL.path)
         case .bound:
             process = try Child(qsentd, daemonArgs + ["--socket", socket], env: env,
@@ -273,7 +290,7 @@ enum DaemonTestError: Error { case exited, timeout, badAnswer(String) }
 /// socket, starts qsentd (LISTEN_FDS=1 on fd 3, LISTEN_PID via `exec`) whenever a client is
 /// waiting and no daemon runs. systemd-socket-activate cannot do this: it execs once.
 ///
-/// `@unchecked Sendable`: `child`, `launches`, `exitStatuses` and `stopping` are guarded by
+/// `@unchecked Sendable`: `child`, `launchCount`, `statuses` and `stopping` are guarded by
 /// `lock`; `thread` is set once by `start()` before the loop runs.
 final class MiniActivator: @unchecked Sendable {
     let socket: String
@@ -282,8 +299,8 @@ final class MiniActivator: @unchecked Sendable {
     private let logPath: String
     private let lock = NSLock()
     private var child: pid_t = 0
-    private(set) var launches = 0
-    private(set) var exitStatuses: [Int32] = []
+    private var launchCount = 0
+    private var statuses: [Int32] = []
     private var stopping = false
     private var thread: Thread?
 
@@ -324,7 +341,7 @@ final class MiniActivator: @unchecked Sendable {
         cEnv.forEach { free($0) }
         cArgs.forEach { free($0) }
         lock.lock()
-        if r == 0 { child = pid; launches += 1 }
+        if r == 0 { child = pid; launchCount += 1 }
         lock.unlock()
     }
 
@@ -336,7 +353,7 @@ final class MiniActivator: @unchecked Sendable {
             if running {
                 var status: Int32 = 0
                 if waitpid(child, &status, WNOHANG) == child {
-                    exitStatuses.append((status >> 8) & 0xff)
+                    statuses.append((status >> 8) & 0xff)
                     child = 0
                     running = false
                 }
@@ -352,6 +369,9 @@ final class MiniActivator: @unchecked Sendable {
     }
 
     var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return child != 0 }
+    /// Read under `lock`: the loop thread writes them (a bare read raced, ThreadSanitizer).
+    var launches: Int { lock.lock(); defer { lock.unlock() }; return launchCount }
+    var exitStatuses: [Int32] { lock.lock(); defer { lock.unlock() }; return statuses }
 
     func stop() {
         lock.lock()

@@ -108,6 +108,16 @@ int cqsentio_pin_malloc_thresholds(size_t bytes) {
 #endif
 }
 
+int cqsentio_limit_malloc_arenas(int n) {
+#if defined(__GLIBC__)
+    if (n < 1 || mallopt(M_ARENA_MAX, n) != 1) { errno = EINVAL; return -1; }
+    return 1;
+#else
+    (void)n;
+    return 0;
+#endif
+}
+
 int cqsentio_heap_statistics(cqsentio_heap_stats *out) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     struct mallinfo2 mi = mallinfo2();

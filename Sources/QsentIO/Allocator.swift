@@ -7,6 +7,13 @@ public enum Allocator {
     /// at its top.
     public static let pinnedThresholdBytes = 128 << 10
 
+    /// Limits glibc to `count` malloc arenas (mallopt M_ARENA_MAX). Call before starting
+    /// threads. False where there is no such knob or it was refused.
+    @discardableResult
+    public static func limitArenas(_ count: Int) -> Bool {
+        count >= 1 && count <= Int(Int32.max) && cqsentio_limit_malloc_arenas(Int32(count)) == 1
+    }
+
     /// Pins glibc's mmap and trim thresholds at `bytes` (mallopt M_MMAP_THRESHOLD and
     /// M_TRIM_THRESHOLD), which also stops glibc from raising them by itself: left dynamic, they
     /// rise after the first free of a large mmapped buffer, and from then on large buffers of

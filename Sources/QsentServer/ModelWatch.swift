@@ -63,7 +63,7 @@ final class ModelWatch: Sendable {
 
 extension Server {
     /// The first load: like `loadEngine`, and records what the file looked like for the watch.
-    func loadWatchedEngine() throws -> Engine {
+    func loadWatchedEngine() throws -> Loaded {
         let observed = ModelFileState.observe(config.model)
         let e = try Server.loadEngine(config: config, logger: logger)
         modelWatch.record(observed, problem: nil)

@@ -23,7 +23,7 @@ extension Server {
         }
         let previous = currentEngine.info.checksum
         do {
-            let fresh = try Server.loadEngine(config: config, logger: logger)
+            let fresh = try Server.loadEngine(config: config, logger: logger).engine
             // Both under stateLock, so `info` never pairs the new checksum with the old problem.
             stateLock.lock()
             engine = fresh

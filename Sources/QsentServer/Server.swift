@@ -57,16 +57,26 @@ public final class Server: @unchecked Sendable {
         ProcessControl.ignore(.brokenPipe)
     }
 
-    /// Pins glibc's mmap and trim thresholds (128 KiB) before any thread starts. Left dynamic,
-    /// glibc raises them after the first free of a large mmapped buffer (up to 32 and 64 MiB), and
-    /// from then on every forward pass cuts its activations (MBs, a different size per batch)
-    /// from the arenas of the threads that run it (inference, pool, and the reloading thread's
-    /// warm-up): in the 30-minute soak their freed space kept RssAnon creeping from 87 to 100 MiB.
-    /// Pinned, each such buffer is its own mapping, returned to the kernel when freed, and the
-    /// arenas hold only small objects. (docs/DAEMON.md, "Memory"; `AllocatorTests`.)
+    /// glibc's arenas and thresholds, set before any thread starts (docs/DAEMON.md, "Memory";
+    /// `AllocatorTests`). Left alone, every thread that allocates while the others are busy
+    /// gets an arena of its own (up to 8 per core: inference, kernel pool, connections, each
+    /// reload's thread), each keeps the freed space of the largest forward pass it ran, and in
+    /// the 30-minute soak RssAnon crept from 87 to 100 MiB. Now:
+    /// - at most `arenas` arenas, so freed activations are reused by the next pass on any thread;
+    /// - the mmap and trim thresholds pinned at `thresholdBytes` (32 MiB, glibc's own ceiling
+    ///   for them): activation buffers come from the arenas and stay mapped between passes.
+    ///   (Pinning them low instead, at 128 KiB, also kept RssAnon flat but made each of a
+    ///   pass's ~60 buffers a fresh mapping: 15 times the page faults and ~25 % more CPU per text.)
+    /// The daemon returns the free space with malloc_trim after a reload and once a burst is
+    /// over (MemoryTrim).
     public static func configureAllocator() {
-        Allocator.pinThresholds()
+        Allocator.limitArenas(arenas)
+        Allocator.pinThresholds(bytes: thresholdBytes)
     }
+
+    /// See `configureAllocator`.
+    public static let arenas = 2
+    public static let thresholdBytes = 32 << 20
 
     var isDraining: Bool { stateLock.withLock { draining } }
 
@@ -79,12 +89,20 @@ public final class Server: @unchecked Sendable {
 
     var currentEngine: Engine { stateLock.withLock { engine } }
 
+    /// A loaded engine and what its warm-up inference cost (it seeds the scheduler's cost per
+    /// token, so no second inference is spent on that before the first connection).
+    struct Loaded {
+        let engine: Engine
+        let warmUpTokens: Int
+        let warmUpNanos: UInt64
+    }
+
     /// Loads and verifies (Engine init verifies) a model, then runs one warm-up inference.
-    static func loadEngine(config: DaemonConfig, logger: Logger) throws -> Engine {
+    static func loadEngine(config: DaemonConfig, logger: Logger) throws -> Loaded {
         let t0 = Clock.monotonicNanos()
         let e = try Engine(path: config.model, options: EngineOptions(threads: config.threads, maxTokens: config.maxTokens))
         let t1 = Clock.monotonicNanos()
-        _ = e.classify(["qsentd warm-up: this sentence exercises every layer once."])
+        let w = e.classify(["qsentd warm-up: this sentence exercises every layer once."])
         let t2 = Clock.monotonicNanos()
         if config.mlock {
             try ProcessControl.lockAllMemory(context: "--mlock (raise LimitMEMLOCK= / RLIMIT_MEMLOCK or grant CAP_IPC_LOCK)")
@@ -94,7 +112,7 @@ public final class Server: @unchecked Sendable {
             "name": "\(i.name)", "precision": "\(i.precision)", "isa": "\(i.isa)", "checksum": "\(i.checksum)",
             "max_tokens": "\(i.maxTokens)", "load_ms": "\((t1 - t0) / 1_000_000)", "warmup_ms": "\((t2 - t1) / 1_000_000)",
         ])
-        return e
+        return Loaded(engine: e, warmUpTokens: w.first?.tokens ?? 0, warmUpNanos: t2 - t1)
     }
 
     // MARK: run
@@ -119,15 +137,17 @@ public final class Server: @unchecked Sendable {
         SystemdDaemon.notify("STATUS=loading model \(config.model)")
         logger.info("loading model", metadata: ["path": "\(config.model)", "threads": "\(config.threads)"])
         do {
-            let e = try loadWatchedEngine()
-            stateLock.lock(); engine = e; stateLock.unlock()
+            let loaded = try loadWatchedEngine()
+            stateLock.lock(); engine = loaded.engine; stateLock.unlock()
+            // The warm-up's cost per token seeds the scheduler's budgets (a short text overstates
+            // it: a conservative start, corrected by every batch that runs).
+            queue.finished(tokens: loaded.warmUpTokens, nanos: loaded.warmUpNanos)
         } catch {
             logger.critical("cannot load model: \(error)")
             SystemdDaemon.notify("STATUS=cannot load model: \(error)")
             listener.close(logger: logger)
             return 1
         }
-        seedBatchCost()
         let worker: OSThread
         do {
             worker = try startWorker()
@@ -171,15 +191,6 @@ public final class Server: @unchecked Sendable {
         worker.join()
         logger.info("stopped", metadata: ["requests": "\(stats.requests)", "texts": "\(stats.texts)"])
         return 0
-    }
-
-    /// Times one mid-length text so the scheduler sizes batches by the real cost per token from
-    /// the first contended batch on (one text overstates it a little: a conservative start).
-    private func seedBatchCost() {
-        let text = String(repeating: "The first half was slow, but the ending made up for it and the cast was superb. ", count: 6)
-        let t0 = Clock.monotonicNanos()
-        let r = currentEngine.classify([text])
-        queue.finished(tokens: min(r.first?.tokens ?? 0, currentEngine.info.maxTokens), nanos: Clock.monotonicNanos() - t0)
     }
 
     private var shutdownReasonNow: String { stateLock.withLock { shutdownReason } }

@@ -38,6 +38,11 @@ int cqsentio_release_free_memory(void);
 /// (not glibc), -1 with errno EINVAL when refused.
 int cqsentio_pin_malloc_thresholds(size_t bytes);
 
+/// glibc: at most `n` malloc arenas (mallopt M_ARENA_MAX; by default up to 8 per core, one per
+/// thread that allocates while the others are busy). Returns 1 when set, 0 where there is no
+/// such knob (not glibc), -1 with errno EINVAL when refused.
+int cqsentio_limit_malloc_arenas(int n);
+
 /// Heap figures from glibc's mallinfo2, summed over all arenas.
 typedef struct {
     /// Bytes the arenas hold from the kernel (sbrk heap + thread-arena heaps; not mmapped chunks).

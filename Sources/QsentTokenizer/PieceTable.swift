@@ -1,3 +1,4 @@
+import QsentJSON
 // Open-addressing hash table from UTF-8 byte strings to token ids, for WordPiece. Word-start
 // pieces and continuation pieces (vocabulary entries with the continuing prefix, prefix
 // stripped) share one table; the kind is part of the hash seed. FNV-1a with different seeds
@@ -250,7 +251,7 @@ public struct PieceList: Sendable, Equatable {
         for (i, end) in ends.enumerated() {
             let e = Int(end)
             guard e >= prev, e <= bytes.count else { throw PieceTable.TableError(problem: "token \(i) is out of range") }
-            guard PieceList.validUTF8(bytes, prev, e) else { throw PieceTable.TableError(problem: "token \(i) is not UTF-8") }
+            guard UTF8Validation.firstInvalidOffset(bytes[prev..<e]) == nil else { throw PieceTable.TableError(problem: "token \(i) is not UTF-8") }
             prev = e
         }
         self.bytes = bytes
@@ -262,33 +263,4 @@ public struct PieceList: Sendable, Equatable {
     public subscript(i: Int) -> String { String(decoding: bytes[range(i)], as: UTF8.self) }
 
     public var strings: [String] { (0..<count).map { self[$0] } }
-
-    /// Strict UTF-8 (no overlongs, surrogates or values above U+10FFFF) of b[lo..<hi].
-    static func validUTF8(_ b: [UInt8], _ lo: Int, _ hi: Int) -> Bool {
-        var i = lo
-        while i < hi {
-            let c = b[i]
-            if c < 0x80 { i += 1; continue }
-            var need = 0, low: UInt8 = 0x80, high: UInt8 = 0xBF
-            switch c {
-            case 0xC2...0xDF: need = 1
-            case 0xE0: need = 2; low = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: need = 2
-            case 0xED: need = 2; high = 0x9F
-            case 0xF0: need = 3; low = 0x90
-            case 0xF1...0xF3: need = 3
-            case 0xF4: need = 3; high = 0x8F
-            default: return false
-            }
-            guard i + need < hi else { return false }
-            guard b[i + 1] >= low && b[i + 1] <= high else { return false }
-            var k = 2
-            while k <= need {
-                guard b[i + k] & 0xC0 == 0x80 else { return false }
-                k += 1
-            }
-            i += need + 1
-        }
-        return true
-    }
 }

@@ -96,6 +96,16 @@ public struct Kernels: Sendable {
         return stride(from: 0, to: m, by: rows).map { Tile(m0: $0, m1: min(m, $0 + rows), n0: 0, n1: n) }
     }
 
+    /// Quantizes rows [t.m0, t.m1) of the [m][cols] FP32 matrix at `x` to int8 rows of `kp`
+    /// bytes at `q` with one scale each at `scales` (qk_quantize_rows_s8 on that tile's rows):
+    /// the one way every op here quantizes activations, so the int8 rows an op hands its consumer
+    /// are the bytes the consumer's own pass would make.
+    @inline(__always) func quantizeRows(_ t: Tile, cols: Int, _ x: UnsafePointer<Float>, kp: Int,
+                                        _ q: UnsafeMutablePointer<Int8>, _ scales: UnsafeMutablePointer<Float>) {
+        qk_quantize_rows_s8(isa, Int32(t.m1 - t.m0), Int32(cols), x + t.m0 * cols, Int32(cols),
+                            q + t.m0 * kp, Int32(kp), scales + t.m0)
+    }
+
     // MARK: linear layers
 
     /// y = act(x W^T + b) with FP32 weights W [n][k].
@@ -151,7 +161,7 @@ public struct Kernels: Sendable {
         let parts = tiles(m: rows, n: l.n)
         let byRows = parts.count > 1 && parts[0].n0 == 0 && parts[0].n1 == l.n
         let rowParts = byRows ? parts : rowTiles(m: rows, n: l.n)
-        withInput(x, pre, &qIn, &sIn) { xb, qb, sb in
+        withInput(x, pre, &qIn, &sIn) { input, qb, sb in
             y.data.withUnsafeMutableBufferPointer { yp in
                 qOut.withUnsafeMutableBufferPointer { oq in
                     sOut.withUnsafeMutableBufferPointer { os in
@@ -161,9 +171,8 @@ public struct Kernels: Sendable {
                                     l.bias.withPointer { b in
                                         let yb = yp.baseAddress!
                                         func quantizeIn(_ t: Tile) {
-                                            guard let xb else { return }
-                                            qk_quantize_rows_s8(isa, Int32(t.m1 - t.m0), k, xb + t.m0 * l.k, k,
-                                                                qb + t.m0 * kp, Int32(kp), sb + t.m0)
+                                            guard let input else { return }
+                                            quantizeRows(t, cols: l.k, input.x, kp: kp, input.q, input.scales)
                                         }
                                         func gemm(_ t: Tile) {
                                             qk_gemm_s8_f32(isa, Int32(t.m1 - t.m0), n, k, qb + t.m0 * kp, Int32(kp),
@@ -172,9 +181,7 @@ public struct Kernels: Sendable {
                                         }
                                         func quantizeOut(_ t: Tile) {
                                             guard quantizeOutput else { return }
-                                            qk_quantize_rows_s8(isa, Int32(t.m1 - t.m0), n, yb + t.m0 * l.n, n,
-                                                                oq.baseAddress! + t.m0 * kpOut, Int32(kpOut),
-                                                                os.baseAddress! + t.m0)
+                                            quantizeRows(t, cols: l.n, yb, kp: kpOut, oq.baseAddress!, os.baseAddress!)
                                         }
                                         if byRows {
                                             parallel(parts.count) { i in quantizeIn(parts[i]); gemm(parts[i]); quantizeOut(parts[i]) }
@@ -194,23 +201,30 @@ public struct Kernels: Sendable {
         return (y, quantizeOutput ? QuantizedRows(q: qOut, scales: sOut, rows: rows, kp: kpOut) : nil)
     }
 
-    /// Calls body(x's rows or nil, quantized rows, scales): `pre`'s buffers if x was quantized
-    /// already (x's FP32 rows are then not needed: nil), else x's rows and the buffers q/s that
-    /// the caller's input quantization fills.
+    /// x's FP32 rows and the buffers their quantization fills (see `withInput`).
+    struct InputToQuantize {
+        let x: UnsafePointer<Float>
+        let q: UnsafeMutablePointer<Int8>
+        let scales: UnsafeMutablePointer<Float>
+    }
+
+    /// Calls body(input, quantized rows, scales). With `pre` (x quantized already), input is nil
+    /// and the GEMM reads `pre`'s buffers; else input holds x's rows and the buffers q/s, which
+    /// the caller's input quantization fills before its GEMM reads them.
     private func withInput(_ x: Matrix, _ pre: QuantizedRows?, _ q: inout [Int8], _ s: inout [Float],
-                           _ body: (UnsafePointer<Float>?, UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Float>) -> Void) {
+                           _ body: (InputToQuantize?, UnsafePointer<Int8>, UnsafePointer<Float>) -> Void) {
         if let pre {
             pre.q.withUnsafeBufferPointer { qp in
-                pre.scales.withUnsafeBufferPointer { sp in
-                    // Read only (the GEMM reads the quantized rows; nothing writes them: xb is nil).
-                    body(nil, UnsafeMutablePointer(mutating: qp.baseAddress!), UnsafeMutablePointer(mutating: sp.baseAddress!))
-                }
+                pre.scales.withUnsafeBufferPointer { sp in body(nil, qp.baseAddress!, sp.baseAddress!) }
             }
             return
         }
         x.data.withUnsafeBufferPointer { xp in
             q.withUnsafeMutableBufferPointer { qp in
-                s.withUnsafeMutableBufferPointer { sp in body(xp.baseAddress!, qp.baseAddress!, sp.baseAddress!) }
+                s.withUnsafeMutableBufferPointer { sp in
+                    let input = InputToQuantize(x: xp.baseAddress!, q: qp.baseAddress!, scales: sp.baseAddress!)
+                    body(input, UnsafePointer(input.q), UnsafePointer(input.scales))
+                }
             }
         }
     }
@@ -266,10 +280,7 @@ public struct Kernels: Sendable {
                                     let rows = xb + t.m0 * cols
                                     if let rp { qk_add(isa, (t.m1 - t.m0) * cols, rp + t.m0 * cols, rows) }
                                     qk_layernorm(isa, Int32(t.m1 - t.m0), d, rows, d, g, b, eps, rows, d)
-                                    if let qb, let sb {
-                                        qk_quantize_rows_s8(isa, Int32(t.m1 - t.m0), d, rows, d, qb + t.m0 * kp,
-                                                            Int32(kp), sb + t.m0)
-                                    }
+                                    if let qb, let sb { quantizeRows(t, cols: cols, xb, kp: kp, qb, sb) }
                                 }
                             }
                             if let residual {

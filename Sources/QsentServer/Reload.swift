@@ -23,13 +23,18 @@ extension Server {
         }
         let previous = currentEngine.info.checksum
         do {
-            let fresh = try Server.loadEngine(config: config, logger: logger).engine
+            let loaded = try Server.loadEngine(config: config, logger: logger)
+            let fresh = loaded.engine
             // Both under stateLock, so `info` never pairs the new checksum with the old problem.
             stateLock.lock()
             engine = fresh
             modelWatch.record(observed, problem: nil)
             stateLock.unlock()
             stats.reload(ok: true)
+            // The new model's warm-up joins the scheduler's running cost per token (as the first
+            // load's seeds it): a model of another size moves the batch budgets at once, and the
+            // batches that follow correct the estimate as usual.
+            queue.finished(tokens: loaded.warmUpTokens, nanos: loaded.warmUpNanos)
             // The previous engine's small objects (tokenizer tables, names) were freed here or
             // go with its last batch; give their pages back now rather than at the next quiet second.
             ProcessControl.releaseFreeMemory()

@@ -1,6 +1,5 @@
 import Logging
 import QsentIO
-import Synchronization
 import SystemPackage
 
 /// One line per event on stderr. Under journald (JOURNAL_STREAM set) each line starts with a
@@ -16,7 +15,7 @@ public struct StderrLineHandler: LogHandler {
     private let sink: Sink
 
     final class Sink: Sendable {
-        private let mutex = Mutex(())
+        private let mutex = Locked(())
         func write(_ line: String) {
             mutex.withLock { _ in _ = try? FileDescriptor.standardError.writeAll(line.utf8) }
         }

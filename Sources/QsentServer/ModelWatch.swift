@@ -1,7 +1,6 @@
 import Logging
 import QsentCore
 import QsentIO
-import Synchronization
 import SystemPackage
 
 /// What the model path looks like on disk: enough to notice that it was replaced by rename
@@ -48,7 +47,7 @@ final class ModelWatch: Sendable {
         var problem: String?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Records a load attempt: `observed` is the path's state taken just before it was read.
     func record(_ observed: ModelFileState, problem: String?) {

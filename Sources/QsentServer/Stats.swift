@@ -1,8 +1,8 @@
 import QsentIO
 import QsentProtocol
-import Synchronization
 
-/// Counters for the `stats` op. All methods are thread-safe (one `Mutex`).
+/// Counters for the `stats` op. All methods are thread-safe (one lock: `Locked`, which
+/// ThreadSanitizer sees, see QsentIO/Sync.swift).
 final class Stats: Sendable {
     private struct Counters {
         var requests = 0
@@ -23,11 +23,11 @@ final class Stats: Sendable {
         var latencyCount = 0
     }
 
-    private let state: Mutex<Counters>
+    private let state: Locked<Counters>
     let started = Clock.monotonicNanos()
 
     init(window: Int = 8192) {
-        state = Mutex(Counters(latencies: [Double](repeating: 0, count: window)))
+        state = Locked(Counters(latencies: [Double](repeating: 0, count: window)))
     }
 
     private func change(_ f: (inout Counters) -> Void) {

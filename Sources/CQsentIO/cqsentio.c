@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -129,6 +130,24 @@ int cqsentio_heap_statistics(cqsentio_heap_stats *out) {
     return 0;
 #else
     memset(out, 0, sizeof *out);
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int cqsentio_malloc_arena_count(void) {
+#if defined(__GLIBC__)
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return -1;
+    const int rc = malloc_info(0, f);
+    if (fclose(f) != 0 || rc != 0) { free(buf); return -1; }
+    int n = 0;
+    for (const char *p = buf; p && (p = strstr(p, "<heap nr=\"")) != NULL; p++) n++;
+    free(buf);
+    return n;
+#else
     errno = ENOSYS;
     return -1;
 #endif

@@ -2,11 +2,6 @@ import CQsentIO
 
 /// The C allocator's knobs and figures (glibc malloc; elsewhere no-ops and nil).
 public enum Allocator {
-    /// The threshold qsentd pins (glibc's own starting value for both): a buffer of 128 KiB or
-    /// more gets its own mapping, unmapped on free; an arena keeps at most this much free space
-    /// at its top.
-    public static let pinnedThresholdBytes = 128 << 10
-
     /// Limits glibc to `count` malloc arenas (mallopt M_ARENA_MAX). Call before starting
     /// threads. False where there is no such knob or it was refused.
     @discardableResult
@@ -15,14 +10,23 @@ public enum Allocator {
     }
 
     /// Pins glibc's mmap and trim thresholds at `bytes` (mallopt M_MMAP_THRESHOLD and
-    /// M_TRIM_THRESHOLD), which also stops glibc from raising them by itself: left dynamic, they
+    /// M_TRIM_THRESHOLD): a buffer of `bytes` or more gets its own mapping, unmapped on free, and
+    /// an arena keeps at most that much free space at its top. qsentd pins 32 MiB
+    /// (`Server.thresholdBytes`). Pinning also stops glibc from raising them by itself: left dynamic, they
     /// rise after the first free of a large mmapped buffer, and from then on large buffers of
     /// varying sizes (activations) are cut from the arenas, whose freed space stays resident
     /// and grows with fragmentation. Call before starting threads. False where there is no such
     /// knob or it was refused.
     @discardableResult
-    public static func pinThresholds(bytes: Int = pinnedThresholdBytes) -> Bool {
+    public static func pinThresholds(bytes: Int) -> Bool {
         bytes >= 0 && cqsentio_pin_malloc_thresholds(bytes) == 1
+    }
+
+    /// How many malloc arenas the process has now (glibc malloc_info); nil where unknown.
+    /// An arena, once made, lives as long as the process; `limitArenas` caps how many are made.
+    public static func arenaCount() -> Int? {
+        let n = cqsentio_malloc_arena_count()
+        return n >= 1 ? Int(n) : nil
     }
 
     /// Heap figures summed over all arenas (glibc mallinfo2).

@@ -10,8 +10,15 @@ import XCTest
 /// `Server.configureAllocator()` limits the arenas to 2 and pins the thresholds. This test
 /// replays the daemon's pattern in-process — models loaded and warmed up on short-lived threads
 /// (SIGHUP's reload thread), batches of varying sizes on a long-lived one (the inference
-/// thread), old engines dropped — and bounds how much the arenas grow after the first round
-/// (the warm-up, which has seen every batch size): flat after warm-up, as the soak must be.
+/// thread), old engines dropped, and a burst of connection threads allocating at once — and
+/// checks both the mechanism and its effect:
+/// - no arena is made beyond the limit (glibc gives each new thread an arena of its own up to 8
+///   per core: without `configureAllocator` the burst alone makes 8 more; checked, that
+///   mutation fails here, while the growth bound below alone did not catch it);
+/// - the arenas grow by less than 4 MiB after the first round (the warm-up, which has seen
+///   every batch size): flat after warm-up, as the soak must be.
+/// Arenas outlive their threads, so a test that ran earlier in this process may have made
+/// some: the bound is max(arenas before, the limit).
 final class AllocatorTests: XCTestCase {
     /// Bound on the arenas' growth over the replay; see the class comment for the figures.
     static let maxHeapGrowth = 4 << 20
@@ -24,6 +31,7 @@ final class AllocatorTests: XCTestCase {
         let texts = (0..<16).map { i in
             "Review \(i): " + String(repeating: "the acting was \(i % 2 == 0 ? "superb" : "wooden") and the plot dragged, ", count: 1 + (i * 7) % 23)
         }
+        let arenasBefore = Allocator.arenaCount()
         let sizes = [1, 8, 3, 16, 5, 12, 2, 7]
         var peakMapped = 0
         var warm = before
@@ -46,6 +54,28 @@ final class AllocatorTests: XCTestCase {
                 if let s = Allocator.heapStatistics() { peakMapped = max(peakMapped, s.mmappedBytes) }
             }
             if round == 0 { warm = try XCTUnwrap(Allocator.heapStatistics()) }
+        }
+        // A burst of threads alive at once, each allocating (as connection threads do).
+        let burst = 8
+        let gate = ConditionLock()
+        let counter = Locked(0)
+        let threads = try (0..<burst).map { _ in
+            try OSThread.spawn(name: "test-conn") {
+                let buffer = [UInt8](repeating: 1, count: 64 << 10)
+                gate.withLock {
+                    counter.withLock { $0 += Int(buffer[0]) }
+                    gate.broadcast()
+                    while counter.withLock({ $0 }) < burst { gate.wait() }
+                }
+            }
+        }
+        for t in threads { t.join() }
+        XCTAssertEqual(counter.withLock { $0 }, burst)
+        if let before = arenasBefore, let now = Allocator.arenaCount() {
+            let bound = max(before, Server.arenas)
+            print("AllocatorTests: malloc arenas \(before) before, \(now) after \(burst) threads at once and 6 reloads (bound \(bound))")
+            XCTAssertLessThanOrEqual(now, bound,
+                                     "glibc made \(now - before) more arenas (now \(now)): is Server.configureAllocator() still limiting them to \(Server.arenas)?")
         }
         let after = try XCTUnwrap(Allocator.heapStatistics())
         let grown = after.heapBytes - warm.heapBytes

@@ -59,6 +59,10 @@ typedef struct {
 /// Fills `out` from mallinfo2 and returns 0; -1 with errno ENOSYS (and zeros) without glibc 2.33+.
 int cqsentio_heap_statistics(cqsentio_heap_stats *out);
 
+/// glibc: how many malloc arenas the process has (the `<heap nr=…>` entries of malloc_info), or
+/// -1 (errno set) where malloc_info is missing or fails.
+int cqsentio_malloc_arena_count(void);
+
 /// snprintf(buf, size, "%.*f" / "%.*e" / "%.*g", precision, x) for conversion 'f', 'e', 'g'
 /// (a fixed format string: Swift cannot call the variadic snprintf). snprintf's return value.
 int cqsentio_format_double(char *buf, size_t size, char conversion, int precision, double x);

@@ -36,7 +36,17 @@ case $san in
 esac
 read -r -a nice_cmd <<< "${NICE:-nice -n 19}"
 scratch=${SANITIZE_SCRATCH:-.build-$short-rel}
-swift_args=(-c release --sanitize="$san" --scratch-path "$scratch")
+# -enable-testing: `swift test -c release` builds modules testable (a test target uses
+# `@testable import`), `swift build --build-tests` does not unless asked.
+swift_args=(-c release --sanitize="$san" --scratch-path "$scratch" -Xswiftc -enable-testing)
+# AddressSanitizer checks each memory access with inline code by default; in the AVX-512 kernels
+# (30 always-inline instantiations of the 6 x 4 zmm micro-kernels) that made clang -O2 take over
+# 5 minutes on qk_avx512vnni.c alone (it had not finished; 1.9 s for qk_avx2.c). With the
+# threshold at 0 every check is a call into the runtime instead: the same checks, 32 s to compile
+# (docs/TESTING.md "Sanitizers").
+if [ "$san" = address ]; then
+    swift_args+=(-Xcc -mllvm -Xcc -asan-instrumentation-with-call-threshold=0)
+fi
 
 if [ "${SANITIZE_SKIP_BUILD:-0}" != 1 ]; then
     start=$(date +%s)

@@ -234,6 +234,14 @@ final class HostileTests: XCTestCase {
             peak = max(peak, rssAnon(d.process.pid) ?? 0)
         }
         XCTAssertLessThanOrEqual(peak, 512 << 20, "RssAnon reached \(peak >> 20) MB")
+        if TestEnv.sanitizer == "address" {
+            // Under AddressSanitizer, freed memory is ASan's: held in its quarantine (256 MB by
+            // default, so that use-after-free is caught) and not handed back by malloc_trim. What
+            // RssAnon does after the burst is then the sanitizer's allocator, not qsentd's
+            // (docs/TESTING.md "Sanitizers"); the closing and SIGTERM checks still run.
+            print("memory: idle RssAnon \(idle >> 20) MiB, peak \(peak >> 20) MiB; return to idle not checked under ASan; non-reading clients closed after \(closedAfterMs.map { Int($0) }) ms")
+            return assertSigtermExitsWithin10s(d, "after non-reading clients")
+        }
         // Near idle again within 5 s: at most 64 MiB above it.
         var after = Int.max
         let deadline = Date().addingTimeInterval(5)

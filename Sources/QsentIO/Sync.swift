@@ -73,35 +73,24 @@ public final class ConditionLock: @unchecked Sendable {
     public func broadcast() { pthread_cond_broadcast(cond) }
 }
 
-/// A value behind a pthread mutex: `Synchronization.Mutex`'s interface (`withLock` with the
-/// value `inout`), on a lock that ThreadSanitizer sees. On Linux (Swift 6.3.1) `Mutex` locks
-/// inside the uninstrumented standard library, so TSan sees no ordering between two threads'
-/// critical sections and reports every contended `Mutex` as a race (checked: four threads
-/// incrementing one `Mutex<Int>` print the right total and a "Swift access race"). The daemon's
-/// shared state uses this so that Tests/sanitize.sh thread reports only real races.
+/// A value behind a pthread mutex (a `ConditionLock`'s; the condition variable goes unused):
+/// `Synchronization.Mutex`'s interface (`withLock` with the value `inout`), on a lock that
+/// ThreadSanitizer sees. On Linux (Swift 6.3.1) `Mutex` locks inside the uninstrumented
+/// standard library, so TSan sees no ordering between two threads' critical sections and
+/// reports every contended `Mutex` as a race (checked: four threads incrementing one
+/// `Mutex<Int>` print the right total and a "Swift access race"). The daemon's shared state
+/// uses this so that Tests/sanitize.sh thread reports only real races.
 ///
-/// `@unchecked Sendable`: `value` is only read or written inside `withLock`, under `mutex`,
-/// which lives in its own allocation and is only touched through pthread calls.
+/// `@unchecked Sendable`: `value` is only read or written inside `withLock`, under the lock.
 public final class Locked<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let lock = ConditionLock()
     private var value: Value
 
-    public init(_ value: Value) {
-        self.value = value
-        mutex = .allocate(capacity: 1)
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init")
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    public init(_ value: Value) { self.value = value }
 
     /// Runs `body` on the value with the mutex held.
     public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
+        try lock.withLock { () throws(E) -> R in try body(&value) }
     }
 }
 

@@ -293,6 +293,9 @@ public struct StatsAnswer: Equatable, Sendable {
         case rssAnonBytes = "rss_anon_bytes"
         case rssFileBytes = "rss_file_bytes"
         case rssShmemBytes = "rss_shmem_bytes"
+        case heapArenas = "heap_arenas"
+        case heapBytes = "heap_bytes"
+        case heapFreeBytes = "heap_free_bytes"
     }
 
     /// A stats value: an integer, a fraction, or null (a percentile before the first sample).
@@ -329,8 +332,10 @@ public struct StatsAnswer: Equatable, Sendable {
     public init(requests: Int, texts: Int, errors: Int, batches: Int, batchedTexts: Int, connections: Int,
                 connectionsTotal: Int, connectionsRejected: Int, reloads: Int, reloadFailures: Int,
                 latencyP50Ms: Double?, latencyP99Ms: Double?, latencySamples: Int, queueDepth: Int, uptimeS: Double,
-                rssAnonBytes: Int, rssFileBytes: Int, rssShmemBytes: Int) {
+                rssAnonBytes: Int, rssFileBytes: Int, rssShmemBytes: Int,
+                heapArenas: Int?, heapBytes: Int?, heapFreeBytes: Int?) {
         func opt(_ x: Double?) -> Number { x.map { .double($0) } ?? .null }
+        func opt(_ n: Int?) -> Number { n.map { .int($0) } ?? .null }
         values = [
             .requests: .int(requests), .texts: .int(texts), .errors: .int(errors), .batches: .int(batches),
             .batchedTexts: .int(batchedTexts), .connections: .int(connections), .connectionsTotal: .int(connectionsTotal),
@@ -338,6 +343,7 @@ public struct StatsAnswer: Equatable, Sendable {
             .latencyP50Ms: opt(latencyP50Ms), .latencyP99Ms: opt(latencyP99Ms), .latencySamples: .int(latencySamples),
             .queueDepth: .int(queueDepth), .uptimeS: .double(uptimeS), .rssAnonBytes: .int(rssAnonBytes),
             .rssFileBytes: .int(rssFileBytes), .rssShmemBytes: .int(rssShmemBytes),
+            .heapArenas: opt(heapArenas), .heapBytes: opt(heapBytes), .heapFreeBytes: opt(heapFreeBytes),
         ]
     }
 

@@ -72,13 +72,16 @@ final class Stats: Sendable {
     func answer(queueDepth: Int) -> StatsAnswer {
         let (p50, p99, samples) = percentiles()
         let rss = ProcStatus.rss()
+        let heap = Allocator.heapStatistics()
+        let arenas = Allocator.arenaCount()
         let uptime = uptimeSeconds
         return state.withLock { c in
             StatsAnswer(requests: c.requests, texts: c.texts, errors: c.errors, batches: c.batches, batchedTexts: c.batchedTexts,
                         connections: c.connections, connectionsTotal: c.connectionsTotal, connectionsRejected: c.rejectedConnections,
                         reloads: c.reloads, reloadFailures: c.reloadFailures, latencyP50Ms: p50, latencyP99Ms: p99,
                         latencySamples: samples, queueDepth: queueDepth, uptimeS: uptime,
-                        rssAnonBytes: rss.anon, rssFileBytes: rss.file, rssShmemBytes: rss.shmem)
+                        rssAnonBytes: rss.anon, rssFileBytes: rss.file, rssShmemBytes: rss.shmem,
+                        heapArenas: arenas, heapBytes: heap?.heapBytes, heapFreeBytes: heap?.heapFree)
         }
     }
 

@@ -80,6 +80,9 @@ struct Stats: ParsableCommand {
         (.rssAnonBytes, "qsentd_resident_memory_bytes", "gauge", "Resident memory by kind (/proc/self/status RssAnon, RssFile, RssShmem).", "kind=\"anon\""),
         (.rssFileBytes, "qsentd_resident_memory_bytes", "gauge", "", "kind=\"file\""),
         (.rssShmemBytes, "qsentd_resident_memory_bytes", "gauge", "", "kind=\"shmem\""),
+        (.heapArenas, "qsentd_malloc_arenas", "gauge", "glibc malloc arenas (qsentd limits them to 2).", nil),
+        (.heapBytes, "qsentd_malloc_heap_bytes", "gauge", "Bytes the malloc arenas hold from the kernel, and of these the free ones (mallinfo2).", "kind=\"total\""),
+        (.heapFreeBytes, "qsentd_malloc_heap_bytes", "gauge", "", "kind=\"free\""),
     ]
 
     static func prometheus(_ stats: StatsAnswer) -> String {

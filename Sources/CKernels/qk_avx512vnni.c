@@ -51,12 +51,66 @@ QK_TI __m512 act16(__m512 v, qk_act act) {
     return v;
 }
 
+// exp on 16 lanes: exp8's steps (qk_avx2.c) and qk_exp_fma's (the scalar twin), one for one,
+// so every lane is bit-identical to theirs.
+QK_TI __m512 exp16(__m512 x0) {
+    __m512 x = _mm512_min_ps(x0, _mm512_set1_ps(QK_EXP_HI));
+    x = _mm512_max_ps(x, _mm512_set1_ps(QK_EXP_LO));
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(QK_LOG2E), magic), magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(QK_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(QK_LN2_LO), r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(QK_EXP_P0), r, _mm512_set1_ps(QK_EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(QK_EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(QK_EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(QK_EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(QK_EXP_P5));
+    p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    __m512 y = _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+    const __mmask16 under = _mm512_cmp_ps_mask(x0, _mm512_set1_ps(QK_EXP_LO), _CMP_LT_OQ);
+    return _mm512_maskz_mov_ps((__mmask16)~under, y);
+}
+
 // Mask of lanes base+i (i < 16) inside [lo, hi).
 QK_TI __mmask16 lane_mask16(int base, int lo, int hi) {
     __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(base),
                                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     return _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(lo)) &
            _mm512_cmplt_epi32_mask(idx, _mm512_set1_epi32(hi));
+}
+
+// The fused attention's softmax row on 16 lanes: qk_avx2_softmax_e16's contract and numbers
+// (x[j] = exp(x[j] - max) for j < L, 0 in the padding up to round_up(L, 16); returns 1 / sum).
+// Lane i of the one accumulator is the AVX2 version's partial sum i (its two ymm hold lanes
+// 0-7 and 8-15 of each 16), and the reduction is its tree: (lane i + lane i+8), then the same
+// 128-bit steps. The max is exact in any order.
+QK_TI float softmax_e16_zmm(int L, float *x) {
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j + 16 <= L; j += 16) vmax = _mm512_max_ps(_mm512_loadu_ps(x + j), vmax);
+    float mx = _mm512_reduce_max_ps(vmax);
+    for (; j < L; j++) mx = x[j] > mx ? x[j] : mx;
+    if (mx == -INFINITY) mx = 0.0f;
+    const __m512 vm = _mm512_set1_ps(mx);
+    __m512 s = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= L; j += 16) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
+        _mm512_storeu_ps(x + j, e);
+        s = _mm512_add_ps(s, e);
+    }
+    if (j < L) { // the padding lanes of the row (past L) are in the buffer; they become 0
+        const __m512 e = _mm512_maskz_mov_ps(lane_mask16(j, 0, L), exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm)));
+        _mm512_storeu_ps(x + j, e);
+        s = _mm512_add_ps(s, e);
+    }
+    const __m256 lo = _mm512_castps512_ps256(s);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+    const __m256 t8 = _mm256_add_ps(lo, hi);                                                 // i + (i+8)
+    const __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1)); // + (i+4)
+    const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));                               // [0]+[2], [1]+[3]
+    const float sum = _mm_cvtss_f32(_mm_add_ss(t2, _mm_shuffle_ps(t2, t2, 1)));
+    return 1.0f / sum;
 }
 
 // ---- quantization (bit-exact with the scalar reference) --------------------------------------
@@ -288,7 +342,8 @@ QK_TI void s_rows(const int R, int kb, const float *a, int lda, const float *bp,
 
 // Fused attention, one head: qk_avx2_attention_head's scheme (blocks of QK_ATT_MB query rows)
 // with the zmm micro-kernel over pairs of 16-wide panels (6 rows x 32: 12 accumulators, the
-// panel pair in L1) for Q K^T and e V; the softmax row is the AVX2 one (same numbers on every x86).
+// panel pair in L1) for Q K^T and e V; the softmax row on 16 lanes (softmax_e16_zmm: the same
+// numbers as the AVX2 row and the scalar twin).
 #define ATT_S(R_, ...)                                                                                 \
     switch (R_) {                                                                                   \
     case 6: s_rows(6, __VA_ARGS__); break;                                                             \
@@ -317,7 +372,7 @@ QK_T void qk_avx512_attention_head(int L, int dh, const float *Q, const float *K
             }
         }
         float inv[QK_ATT_MB];
-        for (int r = 0; r < rows; r++) inv[r] = qk_avx2_softmax_e16(L, S + (size_t)r * (size_t)Lp);
+        for (int r = 0; r < rows; r++) inv[r] = softmax_e16_zmm(L, S + (size_t)r * (size_t)Lp);
         float *o = out + (size_t)mb * (size_t)ldo;
         for (int nb = 0; nb < dh; nb += 32) {
             const int hi = nb + 32 < dh ? nb + 32 : dh;

@@ -93,8 +93,37 @@ static inline simde__m512 emu_fmadd_ps(simde__m512 a, simde__m512 b, simde__m512
     memcpy(&v, x, 64);
     return v;
 }
+static inline simde__m512 emu_fnmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
+    float x[16], y[16], z[16];
+    memcpy(x, &a, 64);
+    memcpy(y, &b, 64);
+    memcpy(z, &c, 64);
+    for (int i = 0; i < 16; i++) x[i] = fmaf(-x[i], y[i], z[i]);
+    simde__m512 v;
+    memcpy(&v, x, 64);
+    return v;
+}
+static inline simde__m512i emu_cvtps_epi32(simde__m512 a) { // round to nearest even, as with default MXCSR
+    float x[16];
+    int32_t r[16];
+    memcpy(x, &a, 64);
+    for (int i = 0; i < 16; i++) r[i] = (x[i] > -2147483648.0f && x[i] < 2147483648.0f) ? (int32_t)nearbyintf(x[i]) : INT32_MIN;
+    simde__m512i v;
+    memcpy(&v, r, 64);
+    return v;
+}
+static inline float emu_reduce_max_ps(simde__m512 a) {
+    float x[16];
+    memcpy(x, &a, 64);
+    float m = x[0];
+    for (int i = 1; i < 16; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
 
 #define _mm512_fmadd_ps emu_fmadd_ps
+#define _mm512_fnmadd_ps emu_fnmadd_ps
+#define _mm512_cvtps_epi32 emu_cvtps_epi32
+#define _mm512_reduce_max_ps emu_reduce_max_ps
 #define _mm512_cmplt_epi32_mask emu_cmplt_epi32_mask
 #define _mm512_cvtepi32_ps emu_cvtepi32_ps
 #define _mm512_cvttps_epi32 emu_cvttps_epi32

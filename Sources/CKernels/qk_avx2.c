@@ -42,6 +42,51 @@ QK_T void qk_avx2_gelu(size_t n, float *x) {
     for (; i < n; i++) x[i] = qk_gelu1(x[i]);
 }
 
+// The 8 partial sums of qk_scalar_layernorm in one ymm (lane j = its s[j]), the tail into lane 0
+// after the vector loop, and its reduction tree: bit-exact with it. Every x86 SIMD ISA uses this
+// one (16 lanes would be 16 partial sums: other numbers).
+QK_TI float ln_tree8(__m256 acc, const float *x, int i, int D, float mean, int squares) {
+    float t[8];
+    _mm256_storeu_ps(t, acc);
+    for (; i < D; i++) { // one rounding per statement: no multiply-add may be fused here
+        const float d = squares ? x[i] - mean : x[i];
+        const float term = squares ? d * d : d;
+        t[0] += term;
+    }
+    return ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+}
+
+QK_T void qk_avx2_layernorm(int M, int D, const float *X, int ldx, const float *gamma, const float *beta, float eps,
+                            float *out, int ldo) {
+    for (int m = 0; m < M; m++) {
+        const float *x = X + (size_t)m * (size_t)ldx;
+        float *o = out + (size_t)m * (size_t)ldo;
+        __m256 s = _mm256_setzero_ps();
+        int i = 0;
+        for (; i + 8 <= D; i += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(x + i));
+        const float mean = ln_tree8(s, x, i, D, 0.0f, 0) / (float)D;
+        const __m256 vmean = _mm256_set1_ps(mean);
+        __m256 v = _mm256_setzero_ps();
+        for (i = 0; i + 8 <= D; i += 8) {
+            const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vmean);
+            v = _mm256_add_ps(v, _mm256_mul_ps(d, d));
+        }
+        const float var = ln_tree8(v, x, i, D, mean, 1) / (float)D;
+        const float rstd = 1.0f / sqrtf(var + eps);
+        const __m256 vr = _mm256_set1_ps(rstd);
+        for (i = 0; i + 8 <= D; i += 8) {
+            const __m256 y = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmean), vr),
+                                           _mm256_loadu_ps(gamma + i));
+            _mm256_storeu_ps(o + i, _mm256_add_ps(y, _mm256_loadu_ps(beta + i)));
+        }
+        for (; i < D; i++) { // as the scalar expression, one rounding per statement (no fused multiply-add)
+            const float a = (x[i] - mean) * rstd;
+            const float y = a * gamma[i];
+            o[i] = y + beta[i];
+        }
+    }
+}
+
 QK_T void qk_avx2_softmax_rows(int M, int N, float *X, int ldx) {
     for (int m = 0; m < M; m++) {
         float *x = X + (size_t)m * (size_t)ldx;

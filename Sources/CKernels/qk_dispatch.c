@@ -285,6 +285,20 @@ void qk_softmax_rows(qk_isa isa, int M, int N, float *X, int ldx) {
     qk_scalar_softmax_rows(M, N, X, ldx);
 }
 
+void qk_layernorm(qk_isa isa, int M, int D, const float *X, int ldx, const float *gamma,
+                  const float *beta, float eps, float *out, int ldo) {
+    if (M <= 0 || D <= 0) return;
+#if defined(QK_HAVE_X86)
+    if (qk_elementwise_avx2(isa)) {
+        qk_avx2_layernorm(M, D, X, ldx, gamma, beta, eps, out, ldo);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    qk_scalar_layernorm(M, D, X, ldx, gamma, beta, eps, out, ldo);
+}
+
 void qk_gelu(qk_isa isa, size_t n, float *x) {
 #if defined(QK_HAVE_X86)
     if (qk_elementwise_avx2(isa)) {

@@ -23,6 +23,8 @@ void qk_scalar_sgemm_nt(int M, int N, int K, const float *A, int lda, const floa
                         const float *bias, qk_act act, float *C, int ldc, int n0, int n1);
 void qk_scalar_gelu(size_t n, float *x);
 void qk_scalar_softmax_rows(int M, int N, float *X, int ldx);
+void qk_scalar_layernorm(int M, int D, const float *X, int ldx, const float *gamma, const float *beta, float eps,
+                         float *out, int ldo);
 
 void qk_scalar_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                               float *out, int ldo, float *scratch);
@@ -51,6 +53,8 @@ void qk_avx2_sgemm_small(int M, int K, const float *A, int lda, const float *B, 
                          const float *bias, qk_act act, float *C, int ldc, int n0, int n1);
 void qk_avx2_gelu(size_t n, float *x);
 void qk_avx2_softmax_rows(int M, int N, float *X, int ldx);
+void qk_avx2_layernorm(int M, int D, const float *X, int ldx, const float *gamma, const float *beta, float eps,
+                       float *out, int ldo);
 float qk_avx2_softmax_e16(int L, float *x);
 void qk_avx2_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                             float *out, int ldo, float *scratch);

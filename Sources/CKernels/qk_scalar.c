@@ -187,9 +187,11 @@ void qk_scalar_softmax_rows(int M, int N, float *X, int ldx) {
     }
 }
 
-void qk_layernorm(qk_isa isa, int M, int D, const float *X, int ldx, const float *gamma,
-                  const float *beta, float eps, float *out, int ldo) {
-    (void)isa; // one implementation for every ISA (see ckernels.h)
+// The reference the SIMD versions (qk_avx2_layernorm) match bit for bit: 8 interleaved partial
+// sums (the tail in the first) reduced in a fixed tree, for the mean and for the variance; the
+// output as ((x - mean) * rstd) * gamma + beta, each step rounded (no fused multiply-add on x86).
+void qk_scalar_layernorm(int M, int D, const float *X, int ldx, const float *gamma, const float *beta, float eps,
+                         float *out, int ldo) {
     for (int m = 0; m < M; m++) {
         const float *x = X + (size_t)m * (size_t)ldx;
         float *o = out + (size_t)m * (size_t)ldo;

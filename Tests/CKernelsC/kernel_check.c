@@ -236,6 +236,23 @@ static void check_elementwise(qk_isa isa) {
         }
     }
     CHECK(bad == 0, "layernorm %s: %d bad", qk_isa_name(isa), bad);
+    // Bit-exact with the scalar twin, at widths with and without a tail past the last 8, on rows
+    // with a large common offset (the variance pass then subtracts a mean far from 0), out of
+    // place and in place (out == X, as the engine calls it).
+    enum { DMAX = 768 };
+    const int widths[] = {1, 7, 8, 20, 64, 384, 517, DMAX};
+    static float LX[M * DMAX], LY[M * DMAX], LZ[M * DMAX], LR[M * DMAX], lg[DMAX], lb[DMAX];
+    for (int i = 0; i < DMAX; i++) { lg[i] = 1.0f + rfloat() * 0.5f; lb[i] = rfloat(); }
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        const int D = widths[w];
+        for (int i = 0; i < M * D; i++) LX[i] = LZ[i] = rfloat() * 3.0f + (i / D == 1 ? 1000.0f : 0.0f);
+        qk_layernorm(QK_ISA_SCALAR, M, D, LX, D, lg, lb, 1e-12f, LR, D);
+        qk_layernorm(isa, M, D, LX, D, lg, lb, 1e-12f, LY, D);
+        qk_layernorm(isa, M, D, LZ, D, lg, lb, 1e-12f, LZ, D);
+        CHECK(memcmp(LY, LR, sizeof(float) * (size_t)(M * D)) == 0, "layernorm %s D=%d differs from scalar", qk_isa_name(isa), D);
+        CHECK(memcmp(LZ, LR, sizeof(float) * (size_t)(M * D)) == 0, "layernorm %s D=%d in place differs from scalar",
+              qk_isa_name(isa), D);
+    }
     for (int i = 0; i < M * N; i++) Y[i] = X[i] + 1.0f;
     qk_add(isa, M * N, X, Y);
     bad = 0;

@@ -102,8 +102,8 @@ void qk_softmax_rows(qk_isa isa, int M, int N, float *X, int ldx);
 
 /// out[m][:] = (X[m][:] - mean) / sqrt(var + eps) * gamma + beta, per row of D.
 /// (biased variance, as torch.nn.LayerNorm). out may alias X.
-/// One portable C implementation for every ISA today (memory-bound; `isa` is accepted so the
-/// contract "every kernel takes the ISA" holds and a SIMD version can be added without an API change).
+/// SIMD on x86 (AVX2 code for every x86 SIMD ISA), bit-exact with the scalar version (8 partial
+/// sums in a fixed order); scalar otherwise.
 void qk_layernorm(qk_isa isa, int M, int D, const float *X, int ldx, const float *gamma,
                   const float *beta, float eps, float *out, int ldo);
 

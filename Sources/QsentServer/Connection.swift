@@ -104,9 +104,15 @@ final class Connection: @unchecked Sendable {
             }
         }
         slot.remaining -= 1
-        var done = false
         if slot.remaining == 0 {
-            done = true
+            // Counted before the answer can be written: a client that has read its answer
+            // always finds it in `stats` (counting after the broadcast let a test's `stats`
+            // miss the previous test's last answer, or see it arrive later).
+            if slot.failure != nil {
+                server.stats.error()
+            } else {
+                server.stats.classified(texts: slot.results.count, latencyMs: Double(Clock.monotonicNanos() - slot.start) / 1e6)
+            }
             let line: String
             if let f = slot.failure {
                 let what = f.code == .inferenceFailed ? "inference failed: " : ""
@@ -123,14 +129,6 @@ final class Connection: @unchecked Sendable {
             cond.broadcast()
         }
         cond.unlock()
-        if done {
-            if slot.failure != nil {
-                server.stats.error()
-            } else {
-                let ms = Double(Clock.monotonicNanos() - slot.start) / 1e6
-                server.stats.classified(texts: slot.results.count, latencyMs: ms)
-            }
-        }
     }
 
     // MARK: reader

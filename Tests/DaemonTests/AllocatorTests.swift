@@ -27,7 +27,7 @@ final class AllocatorTests: XCTestCase {
 
     func testReloadsBurstsAndVaryingBatchesLeaveTheArenasSmall() throws {
         if let s = TestEnv.sanitizer {
-            throw XCTSkip("under \(s)Sanitizer malloc is the sanitizer's, not glibc's: no arenas to count")
+            throw XCTSkip("under the \(s) sanitizer malloc is the sanitizer's, not glibc's: no arenas to count")
         }
         let d = try DaemonProcess(mode: .bound, model: try TestEnv.model(), tag: "alloc")
         defer { d.cleanup() }

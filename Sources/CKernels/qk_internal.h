@@ -98,7 +98,10 @@ void qk_neon_attention_head(int L, int dh, const float *Q, const float *K, const
 // even degree-8 denominator; the rational approximation used by Eigen/XLA for float erf).
 // Measured against libm erf() in double over [-12, 12] step 1e-5 (see the tests):
 // max abs error 4.2e-7 (plain fp32 evaluation), 3.6e-7 (with FMA); erf(+-4) rounds to +-1
-// in fp32 so the clamp costs nothing.
+// in fp32 so the clamp costs nothing. Every a*b+c is one fused multiply-add (fmaf), exactly as
+// the SIMD versions compute it (gelu8, gelu16, gelu4), so GELU — and the int8 GEMM's fused
+// output stage — is bit-exact on every ISA. On x86-64 without FMA, fmaf is libm's (the scalar
+// path is the reference and the fallback, not a fast path).
 #define QK_ERF_A13 (-2.72614225801306e-10f)
 #define QK_ERF_A11 (2.77068142495902e-08f)
 #define QK_ERF_A9 (-2.10102402082508e-06f)
@@ -117,17 +120,17 @@ static inline float qk_erf_approx(float a) {
     float x = a < 4.0f ? a : 4.0f; // NaN -> 4 (only matters for garbage input)
     x = x > -4.0f ? x : -4.0f;
     float x2 = x * x;
-    float p = x2 * QK_ERF_A13 + QK_ERF_A11;
-    p = x2 * p + QK_ERF_A9;
-    p = x2 * p + QK_ERF_A7;
-    p = x2 * p + QK_ERF_A5;
-    p = x2 * p + QK_ERF_A3;
-    p = x2 * p + QK_ERF_A1;
+    float p = fmaf(x2, QK_ERF_A13, QK_ERF_A11);
+    p = fmaf(x2, p, QK_ERF_A9);
+    p = fmaf(x2, p, QK_ERF_A7);
+    p = fmaf(x2, p, QK_ERF_A5);
+    p = fmaf(x2, p, QK_ERF_A3);
+    p = fmaf(x2, p, QK_ERF_A1);
     p = x * p;
-    float q = x2 * QK_ERF_B8 + QK_ERF_B6;
-    q = x2 * q + QK_ERF_B4;
-    q = x2 * q + QK_ERF_B2;
-    q = x2 * q + QK_ERF_B0;
+    float q = fmaf(x2, QK_ERF_B8, QK_ERF_B6);
+    q = fmaf(x2, q, QK_ERF_B4);
+    q = fmaf(x2, q, QK_ERF_B2);
+    q = fmaf(x2, q, QK_ERF_B0);
     return p / q;
 }
 

@@ -108,7 +108,9 @@ void qk_layernorm(qk_isa isa, int M, int D, const float *X, int ldx, const float
                   const float *beta, float eps, float *out, int ldo);
 
 /// In place: x[i] = GELU(x[i]) = 0.5 x (1 + erf(x / sqrt 2)) (exact erf form, torch default).
-/// SIMD on x86 (AVX2 code for every x86 SIMD ISA); scalar otherwise.
+/// SIMD on x86 (AVX2 code for every x86 SIMD ISA); scalar otherwise. Bit-exact on every ISA:
+/// the erf polynomial is the same chain of fused multiply-adds everywhere (fmaf in scalar), as
+/// is the GELU in the int8 GEMMs' fused output stage.
 void qk_gelu(qk_isa isa, size_t n, float *x);
 
 /// y[i] += x[i]  (one portable C implementation for every ISA, as qk_layernorm)

@@ -5,6 +5,7 @@
 // avx512_emulated.sh instead of the real qk_avx512vnni.c.
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/x86/avx512.h>
+#include "emu_fma.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -81,28 +82,9 @@ static inline simde__m512 emu_roundscale_ps(simde__m512 a, int imm) {
 }
 #undef _mm512_roundscale_ps
 #define _mm512_roundscale_ps emu_roundscale_ps
-// SIMDe's portable _mm512_fmadd_ps rounds the product before the add (unless built with FMA);
-// the hardware instruction is fused, and the fused attention is checked bit-exact: use fmaf.
-static inline simde__m512 emu_fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
-    float x[16], y[16], z[16];
-    memcpy(x, &a, 64);
-    memcpy(y, &b, 64);
-    memcpy(z, &c, 64);
-    for (int i = 0; i < 16; i++) x[i] = fmaf(x[i], y[i], z[i]);
-    simde__m512 v;
-    memcpy(&v, x, 64);
-    return v;
-}
-static inline simde__m512 emu_fnmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
-    float x[16], y[16], z[16];
-    memcpy(x, &a, 64);
-    memcpy(y, &b, 64);
-    memcpy(z, &c, 64);
-    for (int i = 0; i < 16; i++) x[i] = fmaf(-x[i], y[i], z[i]);
-    simde__m512 v;
-    memcpy(&v, x, 64);
-    return v;
-}
+// Fused like the hardware (see emu_fma.h): the fused attention is checked bit-exact.
+EMU_FMA(emu_fmadd_ps, simde__m512, 16, +)
+EMU_FMA(emu_fnmadd_ps, simde__m512, 16, -)
 static inline simde__m512i emu_cvtps_epi32(simde__m512 a) { // round to nearest even, as with default MXCSR
     float x[16];
     int32_t r[16];

@@ -7,23 +7,12 @@
 #include <simde/x86/avx2.h>
 #include <simde/x86/fma.h>
 #include <simde/x86/avx512/dpbusd.h>
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include "emu_fma.h"
 
-// SIMDe's portable _mm256_fmadd_ps rounds the product before the add (unless built with FMA);
-// the real instruction, and the scalar twin's fmaf, round once. The fused output stage's GELU
-// is compared bit for bit, so the emulation must fuse too.
-static inline simde__m256 emu_fmadd256_ps(simde__m256 a, simde__m256 b, simde__m256 c) {
-    float x[8], y[8], z[8];
-    memcpy(x, &a, 32);
-    memcpy(y, &b, 32);
-    memcpy(z, &c, 32);
-    for (int i = 0; i < 8; i++) x[i] = fmaf(x[i], y[i], z[i]);
-    simde__m256 v;
-    memcpy(&v, x, 32);
-    return v;
-}
+// Fused like the hardware (see emu_fma.h): the fused output stage's GELU is checked bit-exact.
+EMU_FMA(emu_fmadd256_ps, simde__m256, 8, +)
 #undef _mm256_fmadd_ps
 #define _mm256_fmadd_ps emu_fmadd256_ps
 

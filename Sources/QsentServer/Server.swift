@@ -62,7 +62,15 @@ public final class Server: @unchecked Sendable {
     /// gets an arena of its own (up to 8 per core: inference, kernel pool, connections, each
     /// reload's thread), each keeps the freed space of the largest forward pass it ran, and in
     /// the 30-minute soak RssAnon crept from 87 to 100 MiB. Now:
-    /// - at most `arenas` arenas, so freed activations are reused by the next pass on any thread;
+    /// - one arena (`arenas`), glibc's main one, so freed activations are reused by the next
+    ///   pass on any thread, and `malloc_trim` can give everything free back: it releases the
+    ///   top of the main arena only, never of another one. With 2 arenas a burst of 1 MB lines
+    ///   whose connection threads used the second arena left ~26 MiB resident for good in 3 of
+    ///   6 runs of `testNonReadingClientsAreClosedAndMemoryReturns` (idle 27, 53 MiB after);
+    ///   with one, 8 of 8 returned to 27-33 MiB. Its cost, measured: a single client pipelining
+    ///   480 reviews got 35.8-41.1 texts/s against 40.1-44.6 with 2 arenas (its reader thread
+    ///   and the inference threads share the arena's lock); 8 such clients, and `qsent eval`,
+    ///   the same as with 2;
     /// - the mmap and trim thresholds pinned at `thresholdBytes` (32 MiB, glibc's own ceiling
     ///   for them): activation buffers come from the arenas and stay mapped between passes.
     ///   (Pinning them low instead, at 128 KiB, also kept RssAnon flat but made each of a
@@ -75,7 +83,7 @@ public final class Server: @unchecked Sendable {
     }
 
     /// See `configureAllocator`.
-    public static let arenas = 2
+    public static let arenas = 1
     public static let thresholdBytes = 32 << 20
 
     var isDraining: Bool { stateLock.withLock { draining } }

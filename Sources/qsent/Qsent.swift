@@ -46,7 +46,7 @@ func writeOut(_ bytes: [UInt8]) {
 }
 
 /// The in-process engine (`classify --model`, `eval`), with qsentd's allocator policy set before
-/// its threads start (`Server.configureAllocator`: 2 malloc arenas, mmap and trim thresholds
+/// its threads start (`Server.configureAllocator`: one malloc arena, mmap and trim thresholds
 /// pinned at 32 MiB), so activations are reused between texts instead of being mapped and
 /// faulted in anew: left dynamic, page faults in the GEMMs' output buffers were 5-6 % of `eval`'s
 /// time, and `eval` would not measure what the daemon runs.

@@ -7,7 +7,7 @@ import XCTest
 /// The daemon's RssAnon crept in the soak (87 → 100 MiB over 30 minutes): every thread that
 /// allocated while the others were busy got a glibc arena of its own, and each arena kept the
 /// freed activations (MBs, a different size per batch) of the largest forward pass it ran.
-/// `Server.configureAllocator()` limits the arenas to 2 and pins the thresholds before any
+/// `Server.configureAllocator()` limits the arenas to 1 and pins the thresholds before any
 /// thread starts. This test drives a real qsentd through the pattern that made the arenas —
 /// reloads (each on a thread of its own, with its warm-up inference), batches of varying sizes,
 /// and bursts of connections whose threads all allocate at once — and reads the daemon's own

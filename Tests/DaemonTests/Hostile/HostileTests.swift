@@ -210,6 +210,10 @@ final class HostileTests: XCTestCase {
     /// --io-timeout 3 are closed (on main they were kept for good), RssAnon then falls back to
     /// near its idle level (on main about 250 MB stayed: no malloc_trim), and SIGTERM exits
     /// within 10 s.
+    /// How far above idle RssAnon may stay once a burst is over (measured: idle 27 MiB, 28 MiB
+    /// after the trim; the burst's peak is about 77 MiB).
+    static let returnSlack = 8 << 20
+
     func testNonReadingClientsAreClosedAndMemoryReturns() throws {
         let d = try startDaemon(["--io-timeout", "3"], tag: "memback")
         defer { kill9(d) }
@@ -234,22 +238,26 @@ final class HostileTests: XCTestCase {
             peak = max(peak, rssAnon(d.process.pid) ?? 0)
         }
         XCTAssertLessThanOrEqual(peak, 512 << 20, "RssAnon reached \(peak >> 20) MB")
-        // Near idle again within 5 s: at most 64 MiB above it. Not under AddressSanitizer:
-        // there freed memory is ASan's, held in its quarantine (256 MB by default, so that
-        // use-after-free is caught) and not handed back by malloc_trim, so RssAnon after the
-        // burst is the sanitizer's allocator, not qsentd's (docs/TESTING.md "Sanitizers"); the
-        // closing and SIGTERM checks still run.
-        var afterBurst = "return to idle not checked under ASan"
-        if TestEnv.sanitizer != "address" {
+        // Back near idle within 5 s (one quiet second, then the daemon's malloc_trim): at most
+        // `Self.returnSlack` above it. The burst's peak is only about 50 MiB above idle, so a
+        // looser bound would pass with nothing returned. Not under a sanitizer: there freed
+        // memory belongs to the sanitizer's allocator (ASan holds it in its 256 MB quarantine so
+        // that use-after-free is caught), which malloc_trim does not touch, so RssAnon after the
+        // burst measures the sanitizer, not qsentd (docs/TESTING.md "Sanitizers"); the closing,
+        // peak and SIGTERM checks still run there.
+        var afterBurst = "return to idle not checked under a sanitizer"
+        if TestEnv.sanitizer == nil {
             var after = Int.max
+            let t1 = Clock.monotonicNanos()
             let deadline = Date().addingTimeInterval(5)
             while Date() < deadline {
                 after = rssAnon(d.process.pid) ?? 0
-                if after <= idle + (64 << 20) { break }
-                usleep(200_000)
+                if after <= idle + Self.returnSlack { break }
+                usleep(100_000)
             }
-            XCTAssertLessThanOrEqual(after, idle + (64 << 20), "RssAnon stayed at \(after >> 20) MiB after the burst (idle \(idle >> 20) MiB)")
-            afterBurst = "after \(after >> 20) MiB"
+            XCTAssertLessThanOrEqual(after, idle + Self.returnSlack,
+                                     "RssAnon stayed at \(after >> 20) MiB after the burst (idle \(idle >> 20) MiB): is the daemon still trimming the heap once a burst is over (MemoryTrim)?")
+            afterBurst = "after \(after >> 20) MiB (\(Int(msSince(t1))) ms after the last close)"
         }
         print("memory: idle RssAnon \(idle >> 20) MiB, peak \(peak >> 20) MiB, \(afterBurst); non-reading clients closed after \(closedAfterMs.map { Int($0) }) ms")
         assertSigtermExitsWithin10s(d, "after non-reading clients")

@@ -304,59 +304,47 @@ static int mac_tables(const qk_isa *isas, int nisa, int threads2, int only_k, in
     return 0;
 }
 
-// Attention, one head (head dim 64) at sequence length L, on one head of a [L][3*384] qkv matrix
-// (the engine's layout: Q, K, V rows at a stride of 1152 floats). Unfused, as Kernels.attention
-// ran it before the fused kernel: S = Q K^T (sgemm_nt M=L N=L K=64), softmax rows of S, V^T
-// (a transposed copy of V), ctx = P V (sgemm_nt M=L N=64 K=L against V^T). Fused: one
-// qk_attention_head call. MAC/cycle of the GEMMs (FMA peak 16 per cycle with ymm or zmm on
-// Zen 4 / 32 with zmm on Intel), softmax cycles per score, the fused call's MAC/cycle over its
-// 2*L*L*64 MACs (everything included), and the time ratio unfused / fused.
+// Attention, one head at sequence length L, on one head of a [L][3*D] qkv matrix (the engine's
+// layout): the stand-in's heads (dh 32, D 384) and the 768-wide model's (dh 64, D 768).
+// fp32 = qk_attention_head (the FP32 engine's), int16 = qk_attention_head_i16 (the int8
+// engine's: Q, K, V and P quantized to int16, both products exact in int32). MAC/cycle over the
+// 2*L*L*dh MACs of QK^T and PV, everything included (packing, quantization, softmax); FMA peak
+// is 16 per cycle with ymm, 16 or 32 with zmm (half- or full-width units); vpdpwssd doubles it.
 static void attention_table(const qk_isa *isas, int nisa) {
-    printf("\nattention, one head of 64 (fp32), engine layout (qkv rows of 1152 floats). Unfused (before the\n"
-           "fused kernel): MAC/cycle of QK^T and PV (PV includes the V^T copy), softmax cycles/score.\n"
-           "fused = qk_attention_head: MAC/cycle over its 2*L*L*64 MACs, everything included;\n"
-           "speedup = unfused time (QK^T + softmax + V^T + PV) / fused time.\n");
-    printf("%-11s %4s %6s %9s %9s %12s %9s %9s\n", "isa", "L", "GHz", "QK^T", "PV", "softmax c/s", "fused", "speedup");
-    const int Ls[4] = {64, 128, 256, 384}, dh = 64, ld = 3 * 384;
-    for (int li = 0; li < 4; li++) {
-        const int L = Ls[li];
-        float *QKV = malloc(sizeof(float) * (size_t)L * ld), *scr = malloc(sizeof(float) * qk_attention_scratch(L, dh));
-        float *S = malloc(sizeof(float) * (size_t)L * L), *Vt = malloc(sizeof(float) * (size_t)dh * L);
-        float *O = malloc(sizeof(float) * (size_t)L * 384);
-        for (int i = 0; i < L * ld; i++) QKV[i] = (float)(rand() % 200 - 100) * 0.01f;
-        const float *Q = QKV, *K = QKV + 384, *V = QKV + 768;
-        double ghz = clock_ghz(NULL);
-        for (int ii = 0; ii < nisa; ii++) {
-            enum { reps = 41 };
-            double tq[reps], tp[reps], ts[reps], tf[reps], tu[reps];
-            for (int r = 0; r < reps; r++) {
-                double t0 = cpu_now();
-                qk_sgemm_nt(isas[ii], L, L, dh, Q, ld, K, ld, NULL, QK_ACT_NONE, S, L, 0, L);
-                double t1 = cpu_now();
-                qk_softmax_rows(isas[ii], L, L, S, L);
-                double t2 = cpu_now();
-                for (int t = 0; t < L; t++)
-                    for (int j = 0; j < dh; j++) Vt[(size_t)j * L + t] = V[(size_t)t * ld + j];
-                qk_sgemm_nt(isas[ii], L, dh, L, S, L, Vt, L, NULL, QK_ACT_NONE, O, 384, 0, dh);
-                double t3 = cpu_now();
-                qk_attention_head(isas[ii], L, dh, Q, K, V, ld, O, 384, scr);
-                double t4 = cpu_now();
-                tq[r] = t1 - t0, ts[r] = t2 - t1, tp[r] = t3 - t2, tf[r] = t4 - t3, tu[r] = t3 - t0;
+    printf("\nattention, one head, engine layout (qkv rows of 3*D floats), everything included.\n"
+           "fp32 = qk_attention_head, int16 = qk_attention_head_i16: MAC/cycle over 2*L*L*dh;\n"
+           "speedup = fp32 time / int16 time.\n");
+    printf("%-11s %3s %4s %6s %9s %9s %9s\n", "isa", "dh", "L", "GHz", "fp32", "int16", "speedup");
+    const int Ls[4] = {64, 128, 256, 384}, dhs[2] = {32, 64};
+    for (int di = 0; di < 2; di++)
+        for (int li = 0; li < 4; li++) {
+            const int L = Ls[li], dh = dhs[di], D = dh * 12, ld = 3 * D;
+            size_t ns = qk_attention_scratch(L, dh), n16 = qk_attention_i16_scratch(L, dh);
+            float *QKV = malloc(sizeof(float) * (size_t)L * ld), *scr = malloc(sizeof(float) * (ns > n16 ? ns : n16));
+            float *O = malloc(sizeof(float) * (size_t)L * D);
+            for (int i = 0; i < L * ld; i++) QKV[i] = (float)(rand() % 200 - 100) * 0.01f;
+            const float *Q = QKV, *K = QKV + D, *V = QKV + 2 * D;
+            double ghz = clock_ghz(NULL);
+            for (int ii = 0; ii < nisa; ii++) {
+                enum { reps = 41 };
+                double tf[reps], ti[reps];
+                for (int r = 0; r < reps; r++) { // interleaved
+                    double t0 = cpu_now();
+                    qk_attention_head(isas[ii], L, dh, Q, K, V, ld, O, D, scr);
+                    double t1 = cpu_now();
+                    qk_attention_head_i16(isas[ii], L, dh, Q, K, V, ld, O, D, scr);
+                    double t2 = cpu_now();
+                    tf[r] = t1 - t0, ti[r] = t2 - t1;
+                }
+                qsort(tf, reps, sizeof(double), cmpd);
+                qsort(ti, reps, sizeof(double), cmpd);
+                const double macs = 2.0 * L * L * dh;
+                printf("%-11s %3d %4d %6.2f %9.2f %9.2f %9.2f\n", qk_isa_name(isas[ii]), dh, L, ghz,
+                       macs / tf[reps / 2] * 1e-9 / ghz, macs / ti[reps / 2] * 1e-9 / ghz, tf[reps / 2] / ti[reps / 2]);
+                fflush(stdout);
             }
-            qsort(tq, reps, sizeof(double), cmpd);
-            qsort(tp, reps, sizeof(double), cmpd);
-            qsort(ts, reps, sizeof(double), cmpd);
-            qsort(tf, reps, sizeof(double), cmpd);
-            qsort(tu, reps, sizeof(double), cmpd);
-            const double macs = (double)L * L * dh;
-            printf("%-11s %4d %6.2f %9.2f %9.2f %12.2f %9.2f %9.2f\n", qk_isa_name(isas[ii]), L, ghz,
-                   macs / tq[reps / 2] * 1e-9 / ghz, macs / tp[reps / 2] * 1e-9 / ghz,
-                   ts[reps / 2] * ghz * 1e9 / ((double)L * L), 2 * macs / tf[reps / 2] * 1e-9 / ghz,
-                   tu[reps / 2] / tf[reps / 2]);
-            fflush(stdout);
+            free(QKV); free(scr); free(O);
         }
-        free(QKV); free(scr); free(S); free(Vt); free(O);
-    }
 }
 
 int main(int argc, char **argv) {

@@ -562,6 +562,117 @@ QK_T void qk_avx2_attention_head(int L, int dh, const float *Q, const float *K, 
     }
 }
 
+// ---- int16 attention (qk_attention_head_i16) ---------------------------------------------------
+//
+// qk_avx512_attention_head_i16's scheme on ymm: vpmaddwd (8 lanes x a pair of int16 products,
+// exact in int32) then vpaddd; a 16-wide panel is two ymm (lanes 0-7, 8-15). Tiles of up to 6
+// query rows x one panel: 12 accumulators. The same float steps as the scalar twin.
+
+#define B16_MR 6
+
+QK_TI void b16_qk_tile(const int R, const qk_att16 *w, int i0, int pn, int ldS, float *S) {
+    const int dhp = w->dhp, npairs = dhp / 2;
+    const int16_t *kp = w->kp + (size_t)pn * (size_t)dhp * 16;
+    const int16_t *qq = w->qq + (size_t)i0 * (size_t)dhp;
+    __m256i acc[B16_MR][2];
+    QK_UNROLL
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (int t = 0; t < npairs; t++) {
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(kp + (size_t)t * 32));
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(kp + (size_t)t * 32 + 16));
+        QK_UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m256i a = _mm256_set1_epi32(qk_load_pair(qq + (size_t)r * (size_t)dhp + 2 * t));
+            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(a, b0));
+            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(a, b1));
+        }
+    }
+    const __m256 ks0 = _mm256_loadu_ps(w->ks + (size_t)pn * 16), ks1 = _mm256_loadu_ps(w->ks + (size_t)pn * 16 + 8);
+    QK_UNROLL
+    for (int r = 0; r < R; r++) {
+        const __m256 q = _mm256_set1_ps(w->qs[i0 + r]);
+        float *s = S + (size_t)r * (size_t)ldS + (size_t)pn * 16;
+        _mm256_storeu_ps(s, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][0]), _mm256_mul_ps(q, ks0)));
+        _mm256_storeu_ps(s + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][1]), _mm256_mul_ps(q, ks1)));
+    }
+}
+
+QK_TI void b16_pv_tile(const int R, const qk_att16 *w, const int16_t *P, int cp, int dh, float *o, int ldo) {
+    const int Lp = w->Lp, npairs = Lp / 2;
+    const int16_t *vp = w->vp + (size_t)cp * (size_t)Lp * 16;
+    __m256i acc[B16_MR][2];
+    QK_UNROLL
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (int t = 0; t < npairs; t++) {
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(vp + (size_t)t * 32));
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(vp + (size_t)t * 32 + 16));
+        QK_UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m256i a = _mm256_set1_epi32(qk_load_pair(P + (size_t)r * (size_t)Lp + 2 * t));
+            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(a, b0));
+            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(a, b1));
+        }
+    }
+    const int c = cp * 16;
+    const __m256 vs0 = _mm256_loadu_ps(w->vs + c), vs1 = _mm256_loadu_ps(w->vs + c + 8);
+    QK_UNROLL
+    for (int r = 0; r < R; r++) {
+        float *orow = o + (size_t)r * (size_t)ldo + c;
+        const __m256 x0 = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][0]), vs0);
+        const __m256 x1 = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][1]), vs1);
+        if (c + 16 <= dh) {
+            _mm256_storeu_ps(orow, x0);
+            _mm256_storeu_ps(orow + 8, x1);
+        } else {
+            float t16[16];
+            _mm256_storeu_ps(t16, x0);
+            _mm256_storeu_ps(t16 + 8, x1);
+            for (int k = 0; k < dh - c; k++) orow[k] = t16[k];
+        }
+    }
+}
+
+#define B16_TILE(F_, R_, ...)                                                                          \
+    switch (R_) {                                                                                   \
+    case 6: F_(6, __VA_ARGS__); break;                                                              \
+    case 5: F_(5, __VA_ARGS__); break;                                                              \
+    case 4: F_(4, __VA_ARGS__); break;                                                              \
+    case 3: F_(3, __VA_ARGS__); break;                                                              \
+    case 2: F_(2, __VA_ARGS__); break;                                                              \
+    default: F_(1, __VA_ARGS__); break;                                                             \
+    }
+
+QK_T void qk_avx2_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                     float *out, int ldo, float *scratch) {
+    const qk_att16 w = qk_att16_layout(L, dh, scratch);
+    qk_att16_prepare_inline(L, dh, Q, K, V, ld, &w);
+    const int Lp = w.Lp, kpanels = Lp / 16, vpanels = w.dh16 / 16;
+    for (int mb = 0; mb < L; mb += QK_ATT_MB) {
+        const int rows = L - mb < QK_ATT_MB ? L - mb : QK_ATT_MB;
+        for (int m0 = 0; m0 < rows; m0 += B16_MR) {
+            const int R = rows - m0 < B16_MR ? rows - m0 : B16_MR;
+            for (int pn = 0; pn < kpanels; pn++) B16_TILE(b16_qk_tile, R, &w, mb + m0, pn, Lp, w.S + (size_t)m0 * (size_t)Lp)
+        }
+        for (int r = 0; r < rows; r++) {
+            float *e = w.S + (size_t)r * (size_t)Lp;
+            int16_t *p = w.P + (size_t)r * (size_t)Lp;
+            const __m256 f = _mm256_set1_ps(qk_avx2_softmax_e16(L, e) * QK_ATT16_PMAX), top = _mm256_set1_ps(QK_ATT16_PMAX);
+            for (int j = 0; j < Lp; j += 16) { // e is 0 past L, so p is too
+                const __m256i i0 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(_mm256_loadu_ps(e + j), f), top));
+                const __m256i i1 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(_mm256_loadu_ps(e + j + 8), f), top));
+                const __m256i pk = _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), _MM_SHUFFLE(3, 1, 2, 0));
+                _mm256_storeu_si256((__m256i *)(p + j), pk);
+            }
+        }
+        float *o = out + (size_t)mb * (size_t)ldo;
+        for (int m0 = 0; m0 < rows; m0 += B16_MR) {
+            const int R = rows - m0 < B16_MR ? rows - m0 : B16_MR;
+            for (int cp = 0; cp < vpanels; cp++)
+                B16_TILE(b16_pv_tile, R, &w, w.P + (size_t)m0 * (size_t)Lp, cp, dh, o + (size_t)m0 * (size_t)ldo, ldo)
+        }
+    }
+}
+
 QK_T void qk_avx2_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                            const float *bias, qk_act act, float *C, int ldc, int n0, int n1) {
     (void)N;

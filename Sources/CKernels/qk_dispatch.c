@@ -340,6 +340,40 @@ void qk_attention_head(qk_isa isa, int L, int dh, const float *Q, const float *K
     }
 }
 
+size_t qk_attention_i16_scratch(int L, int dh) {
+    if (L <= 0 || dh <= 0) return 1;
+    if (dh > QK_ATT16_MAX_DH) return qk_attention_scratch(L, dh);
+    return (qk_att16_bytes(L, dh) + sizeof(float) - 1) / sizeof(float);
+}
+
+void qk_attention_head_i16(qk_isa isa, int L, int dh, const float *Q, const float *K, const float *V,
+                           int ld, float *out, int ldo, float *scratch) {
+    if (L <= 0 || dh <= 0) return;
+    if (dh > QK_ATT16_MAX_DH) { // no model has such heads; the exact fp32 kernel serves them
+        qk_attention_head(isa, L, dh, Q, K, V, ld, out, ldo, scratch);
+        return;
+    }
+    switch (qk_usable(isa)) {
+#if defined(QK_HAVE_X86)
+    case QK_ISA_AVX512VNNI:
+        qk_avx512_attention_head_i16(L, dh, Q, K, V, ld, out, ldo, scratch);
+        return;
+    case QK_ISA_AVX2:
+    case QK_ISA_AVXVNNI:
+        qk_avx2_attention_head_i16(L, dh, Q, K, V, ld, out, ldo, scratch);
+        return;
+#endif
+#if defined(QK_HAVE_ARM64)
+    case QK_ISA_NEON_DOTPROD:
+    case QK_ISA_NEON:
+        qk_neon_attention_head_i16(L, dh, Q, K, V, ld, out, ldo, scratch);
+        return;
+#endif
+    default:
+        qk_scalar_attention_head_i16(L, dh, Q, K, V, ld, out, ldo, scratch);
+    }
+}
+
 void qk_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();

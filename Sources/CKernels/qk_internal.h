@@ -247,4 +247,163 @@ static inline void qk_pack_b16(const float *B, int ldb, int kc, int kb, int nc, 
     }
 }
 
+
+// ---- int16 attention (qk_attention_head_i16) ------------------------------------------------
+//
+// Scratch layout, each region 64-byte aligned relative to the scratch start:
+//   qq  int16 [L][dhp]              Q rows at +-qmax (dhp = round_up(dh, 2), zero pad)
+//   qs  float [L]                   their scales
+//   kp  int16 [Lp/16][dhp/2][16][2] K as panels of 16 keys, d in pairs (zero past L and dh)
+//   ks  float [Lp]                  K row scales (0 past L)
+//   vp  int16 [dh16/16][Lp/2][16][2] V as panels of 16 columns, j in pairs (zero past L, dh)
+//   vs  float [dh16]                V column scale / 32767 (0 past dh)
+//   S   float [QK_ATT_MB][Lp]       a block's score rows, then its e = exp(s - max)
+//   P   int16 [QK_ATT_MB][Lp]       a block's quantized probabilities (0 past L)
+// A pair (x[2t], x[2t+1]) of int16 is read as one int32 and broadcast: the multiplier of
+// vpdpwssd / vpmaddwd, whose lanes each hold the matching pair of the panel.
+typedef struct {
+    int Lp, dhp, dh16;
+    int16_t *qq, *kp, *vp, *P;
+    float *qs, *ks, *vs, *S;
+} qk_att16;
+
+qk_att16 qk_att16_layout(int L, int dh, float *scratch);
+size_t qk_att16_bytes(int L, int dh);
+// Quantizes and packs Q, K and V: O(L dh), portable C written so that it vectorizes, inlined
+// into each ISA's attention (compiled with that file's target: AVX2, AVX-512, NEON) and called
+// by the scalar twin as qk_att16_prepare. Every step is exact or one IEEE operation, so the
+// vectorized copies compute the same bits.
+void qk_att16_prepare(int L, int dh, const float *Q, const float *K, const float *V, int ld, const qk_att16 *w);
+// The probability scale step: p = round(min(e * f, 32767)) with f = (1 / sum) * 32767, round
+// half to even (as cvtps2dq in the default rounding mode).
+#define QK_ATT16_PMAX 32767.0f
+// The largest head size qk_attention_head_i16 takes (the dispatcher uses the fp32 kernel above).
+#define QK_ATT16_MAX_DH 256
+
+// round(min(max(x * inv, -qmax), qmax)) half to even (|v| <= 32767 < 2^22: adding and then
+// subtracting 1.5 * 2^23 rounds to an integer exactly as cvtps2dq does); NaN -> qmax (the SIMD
+// min/max rule). Separate statements: no fused multiply-add may form.
+static inline int32_t qk_q16(float x, float inv, float qmax) {
+    float v = x * inv;
+    v = v < qmax ? v : qmax;
+    v = v > -qmax ? v : -qmax;
+    v = v + 12582912.0f;
+    v = v - 12582912.0f;
+    return (int32_t)v;
+}
+
+// Largest |x[i]| of n values (NaN ignored; the max is exact in any order, so 8 running maxima).
+static inline float qk_amax(int n, const float *x) {
+    float m[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+            const float a = fabsf(x[i + k]);
+            m[k] = a > m[k] ? a : m[k];
+        }
+    for (; i < n; i++) {
+        const float a = fabsf(x[i]);
+        m[0] = a > m[0] ? a : m[0];
+    }
+    float r = 0.0f;
+    for (int k = 0; k < 8; k++) r = m[k] > r ? m[k] : r;
+    return r;
+}
+
+// A row's quantization: inv for qk_q16 and its scale (amax / qmax), both 0 for a row with
+// nothing to scale (all zero, or a non-finite largest value).
+static inline float qk_row16(int n, const float *x, float qmax, float *inv) {
+    const float am = qk_amax(n, x);
+    const int ok = am > 0.0f && am <= 3.4e38f;
+    *inv = ok ? qmax / am : 0.0f;
+    return ok ? am / qmax : 0.0f;
+}
+
+static inline void qk_att16_prepare_inline(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                           const qk_att16 *w) {
+    const int dhp = w->dhp, Lp = w->Lp, dh16 = w->dh16;
+    const float qmax = (float)qk_att16_qmax(dh);
+    // Q rows: scale = amax / qmax.
+    for (int i = 0; i < L; i++) {
+        const float *x = Q + (size_t)i * (size_t)ld;
+        int16_t *o = w->qq + (size_t)i * (size_t)dhp;
+        float inv;
+        w->qs[i] = qk_row16(dh, x, qmax, &inv);
+        for (int d = 0; d < dh; d++) o[d] = (int16_t)qk_q16(x[d], inv, qmax);
+        if (dh < dhp) o[dh] = 0;
+    }
+    // K rows, the same way, into panels of 16 keys: the pair (d, d+1) of key j is one int32 at
+    // [j / 16][d / 2][j % 16].
+    int32_t *kp = (int32_t *)(void *)w->kp;
+    for (int j = 0; j < Lp; j++) {
+        int32_t *panel = kp + (size_t)(j / 16) * (size_t)(dhp / 2) * 16 + (j % 16);
+        if (j >= L) {
+            w->ks[j] = 0.0f;
+            for (int t = 0; t < dhp / 2; t++) panel[(size_t)t * 16] = 0;
+            continue;
+        }
+        const float *x = K + (size_t)j * (size_t)ld;
+        float inv;
+        w->ks[j] = qk_row16(dh, x, qmax, &inv);
+        int16_t row[QK_ATT16_MAX_DH + 2];
+        for (int d = 0; d < dh; d++) row[d] = (int16_t)qk_q16(x[d], inv, qmax);
+        row[dh] = 0;
+        for (int t = 0; t < dhp / 2; t++)
+            panel[(size_t)t * 16] = (int32_t)((uint32_t)(uint16_t)row[2 * t] | ((uint32_t)(uint16_t)row[2 * t + 1] << 16));
+    }
+    // V columns: scale = amax / 32767, stored divided by the probabilities' 32767. Keys j and
+    // j + 1 of column c are one int32 at [c / 16][j / 2][c % 16].
+    float am[QK_ATT16_MAX_DH], inv[QK_ATT16_MAX_DH];
+    for (int c = 0; c < dh16; c++) am[c] = 0.0f;
+    for (int j = 0; j < L; j++) {
+        const float *x = V + (size_t)j * (size_t)ld;
+        for (int c = 0; c < dh; c++) {
+            const float a = fabsf(x[c]);
+            am[c] = a > am[c] ? a : am[c];
+        }
+    }
+    for (int c = 0; c < dh16; c++) {
+        const int ok = c < dh && am[c] > 0.0f && am[c] <= 3.4e38f;
+        inv[c] = ok ? QK_ATT16_PMAX / am[c] : 0.0f;
+        w->vs[c] = ok ? (am[c] / QK_ATT16_PMAX) / QK_ATT16_PMAX : 0.0f;
+    }
+    int32_t *vp = (int32_t *)(void *)w->vp;
+    for (int j = 0; j < Lp; j += 2) {
+        int16_t r0[QK_ATT16_MAX_DH], r1[QK_ATT16_MAX_DH];
+        for (int c = 0; c < dh16; c++) r0[c] = r1[c] = 0;
+        if (j < L) {
+            const float *x = V + (size_t)j * (size_t)ld;
+            for (int c = 0; c < dh; c++) r0[c] = (int16_t)qk_q16(x[c], inv[c], QK_ATT16_PMAX);
+        }
+        if (j + 1 < L) {
+            const float *x = V + (size_t)(j + 1) * (size_t)ld;
+            for (int c = 0; c < dh; c++) r1[c] = (int16_t)qk_q16(x[c], inv[c], QK_ATT16_PMAX);
+        }
+        for (int cp = 0; cp < dh16; cp += 16) {
+            int32_t *panel = vp + (size_t)(cp / 16) * (size_t)(Lp / 2) * 16 + (size_t)(j / 2) * 16;
+            for (int c = 0; c < 16; c++)
+                panel[c] = (int32_t)((uint32_t)(uint16_t)r0[cp + c] | ((uint32_t)(uint16_t)r1[cp + c] << 16));
+        }
+    }
+}
+
+static inline int32_t qk_load_pair(const int16_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+void qk_scalar_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                  float *out, int ldo, float *scratch);
+#if defined(QK_HAVE_X86) || defined(QK_AVX512_EMULATED)
+void qk_avx2_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                float *out, int ldo, float *scratch);
+void qk_avx512_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                  float *out, int ldo, float *scratch);
+#endif
+#if defined(QK_HAVE_ARM64)
+void qk_neon_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                float *out, int ldo, float *scratch);
+#endif
+
 #endif

@@ -428,4 +428,84 @@ void qk_neon_attention_head(int L, int dh, const float *Q, const float *K, const
     }
 }
 
+// ---- int16 attention (qk_attention_head_i16) ---------------------------------------------------
+//
+// qk_avx512_attention_head_i16's scheme with smlal: a panel step (16 keys or columns x a pair)
+// is four int16x8 vectors, each 4 outputs x (even, odd) half of the pair; the pair of the row,
+// broadcast as one int32, is the int16x4 multiplier [x0 x1 x0 x1]. Even and odd products
+// accumulate in their own int32 lanes (exact), added pairwise (vpaddq) at the end. Tiles of up
+// to 2 rows x one panel: 16 accumulators. The same float steps as the scalar twin.
+
+#define H16_MR 2
+
+QK_I void h16_tile(const int R, int npairs, const int16_t *a, size_t lda, const int16_t *b, int32x4_t out[2][4]) {
+    int32x4_t acc[H16_MR][8];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < 8; v++) acc[r][v] = vdupq_n_s32(0);
+    for (int t = 0; t < npairs; t++) {
+        int16x8_t bv[4];
+        for (int v = 0; v < 4; v++) bv[v] = vld1q_s16(b + (size_t)t * 32 + 8 * v);
+        for (int r = 0; r < R; r++) {
+            const int16x8_t x = vreinterpretq_s16_s32(vdupq_n_s32(qk_load_pair(a + (size_t)r * lda + 2 * t)));
+            for (int v = 0; v < 4; v++) {
+                acc[r][2 * v] = vmlal_s16(acc[r][2 * v], vget_low_s16(bv[v]), vget_low_s16(x));
+                acc[r][2 * v + 1] = vmlal_high_s16(acc[r][2 * v + 1], bv[v], x);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < 4; v++) out[r][v] = vpaddq_s32(acc[r][2 * v], acc[r][2 * v + 1]);
+}
+
+void qk_neon_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                float *out, int ldo, float *scratch) {
+    const qk_att16 w = qk_att16_layout(L, dh, scratch);
+    qk_att16_prepare_inline(L, dh, Q, K, V, ld, &w);
+    const int Lp = w.Lp, dhp = w.dhp, kpanels = Lp / 16, vpanels = w.dh16 / 16;
+    const float32x4_t top = vdupq_n_f32(QK_ATT16_PMAX);
+    for (int mb = 0; mb < L; mb += QK_ATT_MB) {
+        const int rows = L - mb < QK_ATT_MB ? L - mb : QK_ATT_MB;
+        for (int m0 = 0; m0 < rows; m0 += H16_MR) {
+            const int R = rows - m0 < H16_MR ? rows - m0 : H16_MR;
+            for (int pn = 0; pn < kpanels; pn++) {
+                int32x4_t acc[2][4];
+                const int16_t *a = w.qq + (size_t)(mb + m0) * (size_t)dhp, *b = w.kp + (size_t)pn * (size_t)dhp * 16;
+                if (R == 2) h16_tile(2, dhp / 2, a, (size_t)dhp, b, acc);
+                else h16_tile(1, dhp / 2, a, (size_t)dhp, b, acc);
+                for (int r = 0; r < R; r++) {
+                    const float32x4_t q = vdupq_n_f32(w.qs[mb + m0 + r]);
+                    float *s = w.S + (size_t)(m0 + r) * (size_t)Lp + (size_t)pn * 16;
+                    for (int v = 0; v < 4; v++)
+                        vst1q_f32(s + 4 * v, vmulq_f32(vcvtq_f32_s32(acc[r][v]), vmulq_f32(q, vld1q_f32(w.ks + pn * 16 + 4 * v))));
+                }
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            float *e = w.S + (size_t)r * (size_t)Lp;
+            int16_t *p = w.P + (size_t)r * (size_t)Lp;
+            const float32x4_t f = vdupq_n_f32(softmax_e16(L, e) * QK_ATT16_PMAX);
+            for (int j = 0; j < Lp; j += 4) // e is 0 past L, so p is too
+                vst1_s16(p + j, vmovn_s32(vcvtnq_s32_f32(sel_lt(vmulq_f32(vld1q_f32(e + j), f), top))));
+        }
+        float *o = out + (size_t)mb * (size_t)ldo;
+        for (int m0 = 0; m0 < rows; m0 += H16_MR) {
+            const int R = rows - m0 < H16_MR ? rows - m0 : H16_MR;
+            for (int cp = 0; cp < vpanels; cp++) {
+                int32x4_t acc[2][4];
+                const int16_t *a = w.P + (size_t)m0 * (size_t)Lp, *b = w.vp + (size_t)cp * (size_t)Lp * 16;
+                if (R == 2) h16_tile(2, Lp / 2, a, (size_t)Lp, b, acc);
+                else h16_tile(1, Lp / 2, a, (size_t)Lp, b, acc);
+                const int c = cp * 16;
+                for (int r = 0; r < R; r++) {
+                    float t16[16];
+                    for (int v = 0; v < 4; v++) vst1q_f32(t16 + 4 * v, vmulq_f32(vcvtq_f32_s32(acc[r][v]), vld1q_f32(w.vs + c + 4 * v)));
+                    float *orow = o + (size_t)(m0 + r) * (size_t)ldo + c;
+                    const int n = dh - c < 16 ? dh - c : 16;
+                    for (int k = 0; k < n; k++) orow[k] = t16[k];
+                }
+            }
+        }
+    }
+}
+
 #endif

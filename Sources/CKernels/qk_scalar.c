@@ -156,6 +156,89 @@ void qk_scalar_attention_head(int L, int dh, const float *Q, const float *K, con
     }
 }
 
+// ---- int16 attention: layout, quantization, the scalar twin ---------------------------------
+
+int qk_att16_qmax(int dh) {
+    if (dh <= 0) return 0;
+    const int dhp = QK_ROUND_UP(dh, 2);
+    int q = (int)sqrt(2147483647.0 / (double)dhp);
+    while (q > 1 && (int64_t)dhp * q * q >= 2147483647LL) q--;
+    while ((int64_t)dhp * (q + 1) * (q + 1) < 2147483647LL) q++;
+    return q > 32767 ? 32767 : q;
+}
+
+#define A64(x) QK_ROUND_UP((size_t)(x), 64)
+
+size_t qk_att16_bytes(int L, int dh) {
+    const size_t Lp = (size_t)QK_ROUND_UP(L, 16), dhp = (size_t)QK_ROUND_UP(dh, 2), dh16 = (size_t)QK_ROUND_UP(dh, 16);
+    return A64((size_t)L * dhp * 2) + A64((size_t)L * 4) + A64(Lp * dhp * 2) + A64(Lp * 4) + A64(dh16 * Lp * 2) +
+           A64(dh16 * 4) + A64((size_t)QK_ATT_MB * Lp * 4) + A64((size_t)QK_ATT_MB * Lp * 2);
+}
+
+qk_att16 qk_att16_layout(int L, int dh, float *scratch) {
+    qk_att16 w;
+    w.Lp = QK_ROUND_UP(L, 16);
+    w.dhp = QK_ROUND_UP(dh, 2);
+    w.dh16 = QK_ROUND_UP(dh, 16);
+    const size_t Lp = (size_t)w.Lp, dhp = (size_t)w.dhp, dh16 = (size_t)w.dh16;
+    char *b = (char *)scratch;
+    w.qq = (int16_t *)b, b += A64((size_t)L * dhp * 2);
+    w.qs = (float *)b, b += A64((size_t)L * 4);
+    w.kp = (int16_t *)b, b += A64(Lp * dhp * 2);
+    w.ks = (float *)b, b += A64(Lp * 4);
+    w.vp = (int16_t *)b, b += A64(dh16 * Lp * 2);
+    w.vs = (float *)b, b += A64(dh16 * 4);
+    w.S = (float *)b, b += A64((size_t)QK_ATT_MB * Lp * 4);
+    w.P = (int16_t *)b;
+    return w;
+}
+
+void qk_att16_prepare(int L, int dh, const float *Q, const float *K, const float *V, int ld, const qk_att16 *w) {
+    qk_att16_prepare_inline(L, dh, Q, K, V, ld, w);
+}
+
+void qk_scalar_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+                                  float *out, int ldo, float *scratch) {
+    const qk_att16 w = qk_att16_layout(L, dh, scratch);
+    qk_att16_prepare(L, dh, Q, K, V, ld, &w);
+    const int Lp = w.Lp, dhp = w.dhp;
+    float *e = w.S;
+    int16_t *p = w.P;
+    for (int i = 0; i < L; i++) {
+        const int16_t *q = w.qq + (size_t)i * (size_t)dhp;
+        float mx = -INFINITY;
+        for (int j = 0; j < L; j++) {
+            const int16_t *k = w.kp + (size_t)(j / 16) * (size_t)dhp * 16 + (size_t)(j % 16) * 2;
+            int32_t acc = 0;
+            for (int d = 0; d < dhp; d++) acc += (int32_t)q[d] * (int32_t)k[(size_t)(d / 2) * 32 + (d % 2)];
+            e[j] = (float)acc * (w.qs[i] * w.ks[j]);
+            mx = e[j] > mx ? e[j] : mx;
+        }
+        if (mx == -INFINITY) mx = 0.0f;
+        float s[16] = {0};
+        for (int j = 0; j < L; j++) {
+            e[j] = qk_exp_fma(e[j] - mx);
+            s[j % 16] += e[j];
+        }
+        const float f = (1.0f / qk_sum16_tree(s)) * QK_ATT16_PMAX;
+        for (int j = 0; j < L; j++) {
+            float v = e[j] * f;
+            v = v < QK_ATT16_PMAX ? v : QK_ATT16_PMAX;
+            v = v + 12582912.0f; // round half to even, as q16
+            v = v - 12582912.0f;
+            p[j] = (int16_t)(int32_t)v;
+        }
+        for (int j = L; j < Lp; j++) p[j] = 0;
+        float *o = out + (size_t)i * (size_t)ldo;
+        for (int c = 0; c < dh; c++) {
+            const int16_t *v = w.vp + (size_t)(c / 16) * (size_t)Lp * 16 + (size_t)(c % 16) * 2;
+            int32_t acc = 0;
+            for (int j = 0; j < Lp; j++) acc += (int32_t)p[j] * (int32_t)v[(size_t)(j / 2) * 32 + (j % 2)];
+            o[c] = (float)acc * w.vs[c];
+        }
+    }
+}
+
 // ---- elementwise -------------------------------------------------------------------------------
 
 void qk_scalar_gelu(size_t n, float *x) {

@@ -30,7 +30,10 @@ struct Forward {
         let act: qk_act = c.activation == .gelu ? QK_ACT_GELU : QK_ACT_RELU
         for (i, layer) in layers.enumerated() {
             let qkv = kernels.linear(x, layer.qkv, pre: xq)
-            let ctx = kernels.attention(qkv: qkv, dim: c.dim, heads: c.heads, spans: spans)
+            // An int8 model's attention runs in exact int16 (Q, K, V and the probabilities
+            // quantized at 13-15 bits); the FP32 model's stays the FP32 reference.
+            let ctx = kernels.attention(qkv: qkv, dim: c.dim, heads: c.heads, spans: spans,
+                                        int16: layer.qkv.isInt8)
             var a = kernels.linear(ctx, layer.out)
             let aq = kernels.addLayerNorm(&a, residual: x, layer.attnNorm, eps: c.layerNormEps,
                                           quantize: layer.ffn1.isInt8)

@@ -94,6 +94,15 @@ static inline simde__m512i emu_cvtps_epi32(simde__m512 a) { // round to nearest 
     memcpy(&v, r, 64);
     return v;
 }
+static inline simde__m256i emu_cvtepi32_epi16(simde__m512i a) { // vpmovdw: keep the low 16 bits
+    int32_t x[16];
+    int16_t r[16];
+    memcpy(x, &a, 64);
+    for (int i = 0; i < 16; i++) r[i] = (int16_t)(uint16_t)(uint32_t)x[i];
+    simde__m256i v;
+    memcpy(&v, r, 32);
+    return v;
+}
 static inline float emu_reduce_max_ps(simde__m512 a) {
     float x[16];
     memcpy(x, &a, 64);
@@ -106,6 +115,7 @@ static inline float emu_reduce_max_ps(simde__m512 a) {
 #define _mm512_fnmadd_ps emu_fnmadd_ps
 #define _mm512_cvtps_epi32 emu_cvtps_epi32
 #define _mm512_reduce_max_ps emu_reduce_max_ps
+#define _mm512_cvtepi32_epi16 emu_cvtepi32_epi16
 #define _mm512_cmplt_epi32_mask emu_cmplt_epi32_mask
 #define _mm512_cvtepi32_ps emu_cvtepi32_ps
 #define _mm512_cvttps_epi32 emu_cvttps_epi32

@@ -190,6 +190,56 @@ static void check_attention(qk_isa isa, int L, int dh, float amp) {
     free(qkv); free(o); free(r); free(scr); free(p);
 }
 
+// int16 attention (one head, qk_attention_head_i16): `isa` bit-exact with the scalar twin, the
+// scalar twin within its quantization error of a double-precision softmax(Q K^T) V. Rows with a
+// spread of magnitudes, a zero row, and exact ties (all keys equal) are included.
+static double att16_worst; // the largest error seen / its bound, printed at the end
+static void check_attention_i16(qk_isa isa, int L, int dh, float amp) {
+    const int ld = 3 * dh + 5, ldo = dh + 3;
+    const size_t nscr = qk_attention_i16_scratch(L, dh);
+    float *qkv = malloc(sizeof(float) * (size_t)L * ld), *o = malloc(sizeof(float) * (size_t)L * ldo);
+    float *r = malloc(sizeof(float) * (size_t)L * ldo), *scr = malloc(sizeof(float) * nscr);
+    double *p = malloc(sizeof(double) * (size_t)L);
+    for (int i = 0; i < L * ld; i++) qkv[i] = rfloat() * amp * (i / ld % 3 == 1 ? 0.01f : 1.0f);
+    if (L > 3) for (int d = 0; d < 3 * dh; d++) qkv[2 * ld + d] = 0.0f; // a zero Q, K and V row
+    for (int i = 0; i < L * ldo; i++) o[i] = r[i] = 12345.0f;        // the padding columns must stay
+    const float *Q = qkv, *K = qkv + dh, *V = qkv + 2 * dh;
+    for (size_t i = 0; i < nscr; i++) scr[i] = NAN;
+    qk_attention_head_i16(QK_ISA_SCALAR, L, dh, Q, K, V, ld, r, ldo, scr);
+    for (size_t i = 0; i < nscr; i++) scr[i] = NAN; // carries nothing between calls
+    qk_attention_head_i16(isa, L, dh, Q, K, V, ld, o, ldo, scr);
+    CHECK(memcmp(o, r, sizeof(float) * (size_t)L * ldo) == 0, "attention_i16 %s L=%d dh=%d differs from scalar",
+          qk_isa_name(isa), L, dh);
+    const double qmax = qk_att16_qmax(dh);
+    int bad = 0;
+    for (int i = 0; i < L; i++) {
+        double mx = -INFINITY, sum = 0, qa = 0, ka = 0;
+        for (int d = 0; d < dh; d++) qa = fmax(qa, fabs(Q[i * ld + d]));
+        for (int j = 0; j < L; j++) {
+            double s = 0, kj = 0;
+            for (int d = 0; d < dh; d++) s += (double)Q[i * ld + d] * K[j * ld + d], kj = fmax(kj, fabs(K[j * ld + d]));
+            ka = fmax(ka, kj);
+            p[j] = s;
+            mx = fmax(mx, s);
+        }
+        for (int j = 0; j < L; j++) sum += p[j] = exp(p[j] - mx);
+        // A score is off by at most dh * qa * ka / qmax (half a step of q times |k|, and of k
+        // times |q|); p then by that factor, each p by 0.5/32767 more, each V by half its step.
+        const double ds = dh * qa * ka / qmax;
+        for (int c = 0; c < ldo; c++) {
+            if (c >= dh) { bad += r[i * ldo + c] != 12345.0f; continue; }
+            double ref = 0, va = 0;
+            for (int j = 0; j < L; j++) ref += p[j] / sum * V[j * ld + c], va = fmax(va, fabs(V[j * ld + c]));
+            const double bound = va * (expm1(2 * ds) + L * 0.5 / 32767 + 0.5 / 32767) + 1e-30;
+            const double err = fabs(r[i * ldo + c] - ref);
+            if (err / bound > att16_worst) att16_worst = err / bound;
+            if (!(err <= bound)) bad++;
+        }
+    }
+    CHECK(bad == 0, "attention_i16 scalar L=%d dh=%d vs double reference: %d bad", L, dh, bad);
+    free(qkv); free(o); free(r); free(scr); free(p);
+}
+
 // softmax / layernorm / gelu / add through `isa` (the SIMD path and its scalar twin are both
 // run, since main() calls this for QK_ISA_SCALAR and every supported ISA) vs double references.
 static void check_elementwise(qk_isa isa) {
@@ -278,12 +328,16 @@ int main(void) {
             check_quant(isa, 3, 40);
             check_sgemm(isa, 3, 20, 9, 0, 20);
             check_attention(isa, 9, 20, 1.0f);
+            check_attention_i16(isa, 9, 20, 1.0f);
             continue;
         }
         printf("ISA %s: checking\n", qk_isa_name(isa));
         check_elementwise(isa);
         const int at[][2] = {{1, 64}, {2, 64}, {5, 16}, {7, 64}, {13, 8}, {17, 64}, {31, 40}, {64, 64}, {100, 64}, {129, 32}, {384, 64}};
         for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) check_attention(isa, at[s][0], at[s][1], s % 2 ? 3.0f : 1.0f);
+        const int a16[][2] = {{1, 64}, {2, 32}, {5, 16}, {7, 64}, {13, 8}, {17, 64}, {31, 40}, {64, 64}, {100, 32},
+                              {129, 32}, {384, 32}, {384, 64}, {33, 7}, {20, 100}};
+        for (size_t s = 0; s < sizeof a16 / sizeof a16[0]; s++) check_attention_i16(isa, a16[s][0], a16[s][1], s % 2 ? 3.0f : 1.0f);
         // The per-call dispatch guard must agree with qk_isa_supported(), or the comparisons
         // below would silently compare scalar with scalar.
         CHECK(qk_internal_isa_usable(isa) == (int)isa, "ISA %s is reported supported but calls run %s",
@@ -312,6 +366,7 @@ int main(void) {
             if (ss[s][1] > 20) check_sgemm(isa, ss[s][0], ss[s][1], ss[s][2], 16, ss[s][1] - 3);
         }
     }
+    printf("attention_i16: largest error / its bound %.3g\n", att16_worst);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

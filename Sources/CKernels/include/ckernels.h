@@ -96,6 +96,29 @@ size_t qk_attention_scratch(int L, int dh);
 void qk_attention_head(qk_isa isa, int L, int dh, const float *Q, const float *K, const float *V,
                        int ld, float *out, int ldo, float *scratch);
 
+/// Floats of scratch memory qk_attention_head_i16 needs for sequence length L and head size dh.
+size_t qk_attention_i16_scratch(int L, int dh);
+
+/// One attention head of an int8 model, its two products in exact int16 x int16 -> int32
+/// arithmetic (vpdpwssd, vpmaddwd, smlal): qk_attention_head's contract, and
+///   Q rows and K rows quantized to int16 with one scale per row at +-qk_att16_qmax(dh)
+///     (the largest q with dh * q * q < 2^31: 8191 at dh = 32, 5792 at dh = 64), so a score's
+///     int32 sum cannot overflow; s = (float)sum * (qscale[i] * kscale[j]);
+///   e = exp(s - max) and the row sum exactly as qk_attention_head; p[j] = round(e[j] * (32767 / sum))
+///     in [0, 32767] (the row's probabilities at 1/32767: sum p <= 32767 + L/2);
+///   V quantized to int16 with one scale per column at +-32767;
+///   out[i][c] = (float)(sum_j p[j] * V[j][c]) * (vscale[c] / 32767), exact in int32 for L < 65536.
+/// Relative error per score ~1e-4 of the row's largest product, per probability 1.5e-5: two
+/// orders below the int8 weights' own. Every ISA computes the same numbers bit for bit (the
+/// integer sums are exact; every float step is the scalar twin's, lane for lane).
+/// `scratch` holds qk_attention_i16_scratch(L, dh) floats (any 4-byte alignment). Head sizes
+/// above 256 (no BERT has them) are served by qk_attention_head instead.
+void qk_attention_head_i16(qk_isa isa, int L, int dh, const float *Q, const float *K, const float *V,
+                           int ld, float *out, int ldo, float *scratch);
+
+/// The int16 range of the Q and K rows in qk_attention_head_i16 for head size dh.
+int qk_att16_qmax(int dh);
+
 /// In place: X[m][:] = softmax(X[m][:N]) per row, with max subtraction.
 /// SIMD on x86 (AVX2 code for every x86 SIMD ISA); scalar otherwise.
 void qk_softmax_rows(qk_isa isa, int M, int N, float *X, int ldx);

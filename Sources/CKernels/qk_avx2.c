@@ -570,23 +570,28 @@ QK_T void qk_avx2_attention_head(int L, int dh, const float *Q, const float *K, 
 
 #define B16_MR 6
 
-QK_TI void b16_qk_tile(const int R, const qk_att16 *w, int i0, int pn, int ldS, float *S) {
-    const int dhp = w->dhp, npairs = dhp / 2;
-    const int16_t *kp = w->kp + (size_t)pn * (size_t)dhp * 16;
-    const int16_t *qq = w->qq + (size_t)i0 * (size_t)dhp;
-    __m256i acc[B16_MR][2];
+// acc[r] = sum over t < npairs of pair t of row r of a (stride lda) . step t of the panel b
+// (16 lanes x a pair, two ymm): the product both tiles share.
+QK_TI void b16_dot(const int R, int npairs, const int16_t *a, size_t lda, const int16_t *b, __m256i acc[B16_MR][2]) {
     QK_UNROLL
     for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     for (int t = 0; t < npairs; t++) {
-        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(kp + (size_t)t * 32));
-        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(kp + (size_t)t * 32 + 16));
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)t * 32));
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)t * 32 + 16));
         QK_UNROLL
         for (int r = 0; r < R; r++) {
-            const __m256i a = _mm256_set1_epi32(qk_load_pair(qq + (size_t)r * (size_t)dhp + 2 * t));
-            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(a, b0));
-            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(a, b1));
+            const __m256i x = _mm256_set1_epi32(qk_load_pair(a + (size_t)r * lda + 2 * t));
+            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
+            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
         }
     }
+}
+
+// Scores of query rows i0.. against key panel pn: s = (float)acc * (qs[i] * ks[j]).
+QK_TI void b16_qk_tile(const int R, const qk_att16 *w, int i0, int pn, int ldS, float *S) {
+    const size_t dhp = (size_t)w->dhp;
+    __m256i acc[B16_MR][2];
+    b16_dot(R, w->dhp / 2, w->qq + (size_t)i0 * dhp, dhp, w->kp + (size_t)pn * dhp * 16, acc);
     const __m256 ks0 = _mm256_loadu_ps(w->ks + (size_t)pn * 16), ks1 = _mm256_loadu_ps(w->ks + (size_t)pn * 16 + 8);
     QK_UNROLL
     for (int r = 0; r < R; r++) {
@@ -597,22 +602,11 @@ QK_TI void b16_qk_tile(const int R, const qk_att16 *w, int i0, int pn, int ldS, 
     }
 }
 
+// Outputs of probability rows P.. for V column panel cp: out = (float)acc * vs[c].
 QK_TI void b16_pv_tile(const int R, const qk_att16 *w, const int16_t *P, int cp, int dh, float *o, int ldo) {
-    const int Lp = w->Lp, npairs = Lp / 2;
-    const int16_t *vp = w->vp + (size_t)cp * (size_t)Lp * 16;
+    const size_t Lp = (size_t)w->Lp;
     __m256i acc[B16_MR][2];
-    QK_UNROLL
-    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    for (int t = 0; t < npairs; t++) {
-        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(vp + (size_t)t * 32));
-        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(vp + (size_t)t * 32 + 16));
-        QK_UNROLL
-        for (int r = 0; r < R; r++) {
-            const __m256i a = _mm256_set1_epi32(qk_load_pair(P + (size_t)r * (size_t)Lp + 2 * t));
-            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(a, b0));
-            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(a, b1));
-        }
-    }
+    b16_dot(R, w->Lp / 2, P, Lp, w->vp + (size_t)cp * Lp * 16, acc);
     const int c = cp * 16;
     const __m256 vs0 = _mm256_loadu_ps(w->vs + c), vs1 = _mm256_loadu_ps(w->vs + c + 8);
     QK_UNROLL

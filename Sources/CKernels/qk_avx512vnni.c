@@ -454,26 +454,32 @@ QK_TI __m512i dpwssd16(__m512i acc, __m512i a, __m512i b) {
 #endif
 }
 
-QK_TI void a16_qk_tile(const int R, const int NP, const qk_att16 *w, int i0, int pn, int ldS, float *S) {
-    const int dhp = w->dhp, npairs = dhp / 2;
-    const int16_t *kp = w->kp + (size_t)pn * (size_t)dhp * 16;
-    const int16_t *qq = w->qq + (size_t)i0 * (size_t)dhp;
-    __m512i acc[A16_MR][A16_NP];
+// acc[r][p] = sum over t < npairs of pair t of row r of a (stride lda) . step t of panel p of b
+// (panels bstride apart, a step being 16 lanes x a pair): the product both tiles share.
+QK_TI void a16_dot(const int R, const int NP, int npairs, const int16_t *a, size_t lda, const int16_t *b,
+                   size_t bstride, __m512i acc[A16_MR][A16_NP]) {
     QK_UNROLL
     for (int r = 0; r < R; r++)
         QK_UNROLL
         for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_si512();
     for (int t = 0; t < npairs; t++) {
-        __m512i b[A16_NP];
+        __m512i bv[A16_NP];
         QK_UNROLL
-        for (int p = 0; p < NP; p++) b[p] = _mm512_loadu_si512(kp + (size_t)p * (size_t)dhp * 16 + (size_t)t * 32);
+        for (int p = 0; p < NP; p++) bv[p] = _mm512_loadu_si512(b + (size_t)p * bstride + (size_t)t * 32);
         QK_UNROLL
         for (int r = 0; r < R; r++) {
-            const __m512i a = _mm512_set1_epi32(qk_load_pair(qq + (size_t)r * (size_t)dhp + 2 * t));
+            const __m512i x = _mm512_set1_epi32(qk_load_pair(a + (size_t)r * lda + 2 * t));
             QK_UNROLL
-            for (int p = 0; p < NP; p++) acc[r][p] = dpwssd16(acc[r][p], a, b[p]);
+            for (int p = 0; p < NP; p++) acc[r][p] = dpwssd16(acc[r][p], x, bv[p]);
         }
     }
+}
+
+// Scores of query rows i0.. against key panels pn..: s = (float)acc * (qs[i] * ks[j]).
+QK_TI void a16_qk_tile(const int R, const int NP, const qk_att16 *w, int i0, int pn, int ldS, float *S) {
+    const size_t dhp = (size_t)w->dhp;
+    __m512i acc[A16_MR][A16_NP];
+    a16_dot(R, NP, w->dhp / 2, w->qq + (size_t)i0 * dhp, dhp, w->kp + (size_t)pn * dhp * 16, dhp * 16, acc);
     QK_UNROLL
     for (int p = 0; p < NP; p++) {
         const __m512 ks = _mm512_loadu_ps(w->ks + (size_t)(pn + p) * 16);
@@ -486,26 +492,12 @@ QK_TI void a16_qk_tile(const int R, const int NP, const qk_att16 *w, int i0, int
     }
 }
 
+// Outputs of probability rows P.. for V column panels cp..: out = (float)acc * vs[c].
 QK_TI void a16_pv_tile(const int R, const int NP, const qk_att16 *w, const int16_t *P, int cp, int dh, float *o,
                        int ldo) {
-    const int Lp = w->Lp, npairs = Lp / 2;
-    const int16_t *vp = w->vp + (size_t)cp * (size_t)Lp * 16;
+    const size_t Lp = (size_t)w->Lp;
     __m512i acc[A16_MR][A16_NP];
-    QK_UNROLL
-    for (int r = 0; r < R; r++)
-        QK_UNROLL
-        for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_si512();
-    for (int t = 0; t < npairs; t++) {
-        __m512i b[A16_NP];
-        QK_UNROLL
-        for (int p = 0; p < NP; p++) b[p] = _mm512_loadu_si512(vp + (size_t)p * (size_t)Lp * 16 + (size_t)t * 32);
-        QK_UNROLL
-        for (int r = 0; r < R; r++) {
-            const __m512i a = _mm512_set1_epi32(qk_load_pair(P + (size_t)r * (size_t)Lp + 2 * t));
-            QK_UNROLL
-            for (int p = 0; p < NP; p++) acc[r][p] = dpwssd16(acc[r][p], a, b[p]);
-        }
-    }
+    a16_dot(R, NP, w->Lp / 2, P, Lp, w->vp + (size_t)cp * Lp * 16, Lp * 16, acc);
     QK_UNROLL
     for (int p = 0; p < NP; p++) {
         const int c = (cp + p) * 16;

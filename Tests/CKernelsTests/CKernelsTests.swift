@@ -346,56 +346,43 @@ final class CKernelsTests: XCTestCase {
     /// The fused attention head: every SIMD ISA bit-exact with the scalar twin, the scalar twin
     /// within fp32 rounding of softmax(Q K^T) V in double, and the output's padding untouched.
     func testAttentionHeadEveryISA() {
-        var rng = SplitMix64(seed: 11)
-        for (L, dh) in [(1, 64), (3, 16), (9, 64), (16, 64), (37, 24), (130, 64), (384, 64)] {
-            let ld = 3 * dh + 2, ldo = dh + 1
-            let qkv = (0..<(L * ld)).map { _ in Float.random(in: -2...2, using: &rng) }
-            func run(_ isa: qk_isa) -> [Float] {
-                var out = [Float](repeating: 7, count: L * ldo)
-                var scratch = [Float](repeating: .nan, count: qk_attention_scratch(Int32(L), Int32(dh)))
-                qkv.withUnsafeBufferPointer { p in
-                    let b = p.baseAddress!
-                    qk_attention_head(isa, Int32(L), Int32(dh), b, b + dh, b + 2 * dh, Int32(ld), &out, Int32(ldo), &scratch)
-                }
-                return out
-            }
-            let ref = run(QK_ISA_SCALAR)
-            for isa in simdISAs {
-                XCTAssertEqual(run(isa).map(\.bitPattern), ref.map(\.bitPattern), "\(isaName(isa)) L=\(L) dh=\(dh)")
-            }
-            var worst = 0.0
-            for i in 0..<L {
-                var p = (0..<L).map { j in (0..<dh).reduce(0.0) { $0 + Double(qkv[i * ld + $1]) * Double(qkv[j * ld + dh + $1]) } }
-                let mx = p.max()!
-                p = p.map { exp($0 - mx) }
-                let sum = p.reduce(0, +)
-                for c in 0..<ldo {
-                    if c >= dh { XCTAssertEqual(ref[i * ldo + c], 7); continue }
-                    let want = (0..<L).reduce(0.0) { $0 + p[$1] / sum * Double(qkv[$1 * ld + 2 * dh + c]) }
-                    worst = max(worst, abs(Double(ref[i * ldo + c]) - want))
-                }
-            }
-            // |V| <= 2 and scores up to ~dh * 4: fp32 score rounding (~dh ulp) through exp.
-            XCTAssertLessThan(worst, 2e-5 * Double(dh) / 16, "scalar L=\(L) dh=\(dh) vs double")
-        }
+        // |V| <= 2 and scores up to ~dh * 4: fp32 score rounding (~dh ulp) through exp.
+        attentionCases(seed: 11, [(1, 64), (3, 16), (9, 64), (16, 64), (37, 24), (130, 64), (384, 64)],
+                       scratch: qk_attention_scratch, head: qk_attention_head) { _, dh in 2e-5 * Double(dh) / 16 }
     }
 
     /// The int8 model's attention head (int16 products): every SIMD ISA bit-exact with the scalar
     /// twin, the scalar twin within its quantization error of softmax(Q K^T) V in double, the
     /// output's padding untouched, and an odd head size (its zero pad) handled.
     func testAttentionHeadInt16EveryISA() {
-        var rng = SplitMix64(seed: 12)
         XCTAssertEqual(qk_att16_qmax(32), 8191)
         XCTAssertEqual(qk_att16_qmax(64), 5792)
-        for (L, dh) in [(1, 64), (3, 16), (9, 64), (16, 32), (37, 24), (130, 64), (384, 32), (50, 7)] {
+        // |Q|, |K|, |V| <= 2: a score's worst case is off by dh * 4 / qmax (0.044 at dh 64); with
+        // rounding errors that mostly cancel, measured 0.02-0.11 of that at these sizes (worst
+        // 0.0034 at L 130, dh 64), so the bound is a quarter of it plus two V steps.
+        attentionCases(seed: 12, [(1, 64), (3, 16), (9, 64), (16, 32), (37, 24), (130, 64), (384, 32), (50, 7)],
+                       scratch: qk_attention_i16_scratch, head: qk_attention_head_i16) { _, dh in
+            0.25 * Double(dh) * 4 / Double(qk_att16_qmax(Int32(dh))) + 4 / 32767
+        }
+    }
+
+    /// One attention kernel on random heads of (L, dh), Q/K/V interleaved at a row stride of
+    /// 3 dh + 2 and in [-2, 2]: every SIMD ISA bit-exact with scalar, the padding column of the
+    /// output untouched, and the scalar twin within bound(L, dh) of softmax(Q K^T) V in double.
+    func attentionCases(seed: UInt64, _ sizes: [(Int, Int)], scratch: (Int32, Int32) -> Int,
+                        head: (qk_isa, Int32, Int32, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                               Int32, UnsafeMutablePointer<Float>?, Int32, UnsafeMutablePointer<Float>?) -> Void,
+                        bound: (Int, Int) -> Double) {
+        var rng = SplitMix64(seed: seed)
+        for (L, dh) in sizes {
             let ld = 3 * dh + 2, ldo = dh + 1
             let qkv = (0..<(L * ld)).map { _ in Float.random(in: -2...2, using: &rng) }
             func run(_ isa: qk_isa) -> [Float] {
                 var out = [Float](repeating: 7, count: L * ldo)
-                var scratch = [Float](repeating: .nan, count: qk_attention_i16_scratch(Int32(L), Int32(dh)))
+                var work = [Float](repeating: .nan, count: scratch(Int32(L), Int32(dh)))
                 qkv.withUnsafeBufferPointer { p in
                     let b = p.baseAddress!
-                    qk_attention_head_i16(isa, Int32(L), Int32(dh), b, b + dh, b + 2 * dh, Int32(ld), &out, Int32(ldo), &scratch)
+                    head(isa, Int32(L), Int32(dh), b, b + dh, b + 2 * dh, Int32(ld), &out, Int32(ldo), &work)
                 }
                 return out
             }
@@ -415,12 +402,7 @@ final class CKernelsTests: XCTestCase {
                     worst = max(worst, abs(Double(ref[i * ldo + c]) - want))
                 }
             }
-            // |Q|, |K|, |V| <= 2: a score's worst case is off by dh * 4 / qmax (0.044 at dh 64); with
-            // rounding errors that mostly cancel, measured 0.02-0.11 of that at these sizes (worst
-            // 0.0034 at L 130, dh 64), so the bound is a quarter of it plus two V steps.
-            let qmax = Double(qk_att16_qmax(Int32(dh)))
-            let bound = 0.25 * Double(dh) * 4 / qmax + 4 / 32767
-            XCTAssertLessThan(worst, bound, "scalar L=\(L) dh=\(dh) vs double")
+            XCTAssertLessThan(worst, bound(L, dh), "scalar L=\(L) dh=\(dh) vs double")
         }
     }
 

@@ -515,16 +515,6 @@ QK_T void qk_avx2_sgemm_small(int M, int K, const float *A, int lda, const float
 // (unnormalized e, and 1/sum), ctx = e V with the same micro-kernel (V panel outer), scaled by
 // 1/sum. The L x L matrix is never written: a block's scores stay in L2.
 
-#define ATT_SG(R_, ...)                                                                                \
-    switch (R_) {                                                                                   \
-    case 6: sg_kernel(6, __VA_ARGS__); break;                                                          \
-    case 5: sg_kernel(5, __VA_ARGS__); break;                                                          \
-    case 4: sg_kernel(4, __VA_ARGS__); break;                                                          \
-    case 3: sg_kernel(3, __VA_ARGS__); break;                                                          \
-    case 2: sg_kernel(2, __VA_ARGS__); break;                                                          \
-    default: sg_kernel(1, __VA_ARGS__); break;                                                         \
-    }
-
 QK_T void qk_avx2_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                                  float *out, int ldo, float *scratch) {
     const int Lp = QK_ROUND_UP(L, 16);
@@ -538,7 +528,7 @@ QK_T void qk_avx2_attention_head(int L, int dh, const float *Q, const float *K, 
             for (int m0 = 0; m0 < rows; m0 += SG_MR) {
                 const int R = rows - m0 < SG_MR ? rows - m0 : SG_MR;
                 const float *q = Q + (size_t)(mb + m0) * (size_t)ld;
-                ATT_SG(R, dh, q, ld, p, S + (size_t)m0 * (size_t)Lp, Lp, nb, 0, Lp, 1, 1, NULL, QK_ACT_NONE)
+                QK_ROWS6(sg_kernel, R, dh, q, ld, p, S + (size_t)m0 * (size_t)Lp, Lp, nb, 0, Lp, 1, 1, NULL, QK_ACT_NONE)
             }
         }
         float inv[QK_ATT_MB];
@@ -548,7 +538,7 @@ QK_T void qk_avx2_attention_head(int L, int dh, const float *Q, const float *K, 
             const float *p = vp + (size_t)nb * (size_t)L;
             for (int m0 = 0; m0 < rows; m0 += SG_MR) {
                 const int R = rows - m0 < SG_MR ? rows - m0 : SG_MR;
-                ATT_SG(R, L, S + (size_t)m0 * (size_t)Lp, Lp, p, o + (size_t)m0 * (size_t)ldo, ldo, nb, 0, dh, 1, 1, NULL,
+                QK_ROWS6(sg_kernel, R, L, S + (size_t)m0 * (size_t)Lp, Lp, p, o + (size_t)m0 * (size_t)ldo, ldo, nb, 0, dh, 1, 1, NULL,
                        QK_ACT_NONE)
             }
         }
@@ -626,16 +616,6 @@ QK_TI void b16_pv_tile(const int R, const qk_att16 *w, const int16_t *P, int cp,
     }
 }
 
-#define B16_TILE(F_, R_, ...)                                                                          \
-    switch (R_) {                                                                                   \
-    case 6: F_(6, __VA_ARGS__); break;                                                              \
-    case 5: F_(5, __VA_ARGS__); break;                                                              \
-    case 4: F_(4, __VA_ARGS__); break;                                                              \
-    case 3: F_(3, __VA_ARGS__); break;                                                              \
-    case 2: F_(2, __VA_ARGS__); break;                                                              \
-    default: F_(1, __VA_ARGS__); break;                                                             \
-    }
-
 QK_T void qk_avx2_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                                      float *out, int ldo, float *scratch) {
     const qk_att16 w = qk_att16_layout(L, dh, scratch);
@@ -645,7 +625,7 @@ QK_T void qk_avx2_attention_head_i16(int L, int dh, const float *Q, const float 
         const int rows = L - mb < QK_ATT_MB ? L - mb : QK_ATT_MB;
         for (int m0 = 0; m0 < rows; m0 += B16_MR) {
             const int R = rows - m0 < B16_MR ? rows - m0 : B16_MR;
-            for (int pn = 0; pn < kpanels; pn++) B16_TILE(b16_qk_tile, R, &w, mb + m0, pn, Lp, w.S + (size_t)m0 * (size_t)Lp)
+            for (int pn = 0; pn < kpanels; pn++) QK_ROWS6(b16_qk_tile, R, &w, mb + m0, pn, Lp, w.S + (size_t)m0 * (size_t)Lp)
         }
         for (int r = 0; r < rows; r++) {
             float *e = w.S + (size_t)r * (size_t)Lp;
@@ -662,7 +642,7 @@ QK_T void qk_avx2_attention_head_i16(int L, int dh, const float *Q, const float 
         for (int m0 = 0; m0 < rows; m0 += B16_MR) {
             const int R = rows - m0 < B16_MR ? rows - m0 : B16_MR;
             for (int cp = 0; cp < vpanels; cp++)
-                B16_TILE(b16_pv_tile, R, &w, w.P + (size_t)m0 * (size_t)Lp, cp, dh, o + (size_t)m0 * (size_t)ldo, ldo)
+                QK_ROWS6(b16_pv_tile, R, &w, w.P + (size_t)m0 * (size_t)Lp, cp, dh, o + (size_t)m0 * (size_t)ldo, ldo)
         }
     }
 }

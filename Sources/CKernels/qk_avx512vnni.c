@@ -344,15 +344,6 @@ QK_TI void s_rows(const int R, int kb, const float *a, int lda, const float *bp,
 // with the zmm micro-kernel over pairs of 16-wide panels (6 rows x 32: 12 accumulators, the
 // panel pair in L1) for Q K^T and e V; the softmax row on 16 lanes (softmax_e16_zmm: the same
 // numbers as the AVX2 row and the scalar twin).
-#define ATT_S(R_, ...)                                                                                 \
-    switch (R_) {                                                                                   \
-    case 6: s_rows(6, __VA_ARGS__); break;                                                             \
-    case 5: s_rows(5, __VA_ARGS__); break;                                                             \
-    case 4: s_rows(4, __VA_ARGS__); break;                                                             \
-    case 3: s_rows(3, __VA_ARGS__); break;                                                             \
-    case 2: s_rows(2, __VA_ARGS__); break;                                                             \
-    default: s_rows(1, __VA_ARGS__); break;                                                            \
-    }
 
 QK_T void qk_avx512_attention_head(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                                    float *out, int ldo, float *scratch) {
@@ -368,7 +359,7 @@ QK_T void qk_avx512_attention_head(int L, int dh, const float *Q, const float *K
             for (int m0 = 0; m0 < rows; m0 += S_MR) {
                 const int R = rows - m0 < S_MR ? rows - m0 : S_MR;
                 const float *q = Q + (size_t)(mb + m0) * (size_t)ld;
-                ATT_S(R, dh, q, ld, p, S + (size_t)m0 * (size_t)Lp, Lp, nb, hi, 0, 1, 1, NULL, QK_ACT_NONE)
+                QK_ROWS6(s_rows, R, dh, q, ld, p, S + (size_t)m0 * (size_t)Lp, Lp, nb, hi, 0, 1, 1, NULL, QK_ACT_NONE)
             }
         }
         float inv[QK_ATT_MB];
@@ -379,7 +370,7 @@ QK_T void qk_avx512_attention_head(int L, int dh, const float *Q, const float *K
             const float *p = vp + (size_t)nb * (size_t)L;
             for (int m0 = 0; m0 < rows; m0 += S_MR) {
                 const int R = rows - m0 < S_MR ? rows - m0 : S_MR;
-                ATT_S(R, L, S + (size_t)m0 * (size_t)Lp, Lp, p, o + (size_t)m0 * (size_t)ldo, ldo, nb, hi, 0, 1, 1, NULL,
+                QK_ROWS6(s_rows, R, L, S + (size_t)m0 * (size_t)Lp, Lp, p, o + (size_t)m0 * (size_t)ldo, ldo, nb, hi, 0, 1, 1, NULL,
                       QK_ACT_NONE)
             }
         }

@@ -34,6 +34,17 @@ void qk_scalar_attention_head(int L, int dh, const float *Q, const float *K, con
 // panel of V. A multiple of every ISA's micro-kernel rows (AVX2/AVX-512 6, NEON 4).
 #define QK_ATT_MB 48
 
+// F_(R, ...) with R_ in 1...6 a compile-time constant: the micro-kernels' row-count dispatch.
+#define QK_ROWS6(F_, R_, ...)                                                                          \
+    switch (R_) {                                                                                   \
+    case 6: F_(6, __VA_ARGS__); break;                                                              \
+    case 5: F_(5, __VA_ARGS__); break;                                                              \
+    case 4: F_(4, __VA_ARGS__); break;                                                              \
+    case 3: F_(3, __VA_ARGS__); break;                                                              \
+    case 2: F_(2, __VA_ARGS__); break;                                                              \
+    default: F_(1, __VA_ARGS__); break;                                                             \
+    }
+
 // sgemm_nt with fewer rows than this uses direct dot products instead of packing B.
 #define QK_SGEMM_SMALL_M 4
 

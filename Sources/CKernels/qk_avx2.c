@@ -619,7 +619,7 @@ QK_TI void b16_pv_tile(const int R, const qk_att16 *w, const int16_t *P, int cp,
 QK_T void qk_avx2_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                                      float *out, int ldo, float *scratch) {
     const qk_att16 w = qk_att16_layout(L, dh, scratch);
-    qk_att16_prepare_inline(L, dh, Q, K, V, ld, &w);
+    qk_att16_prepare(L, dh, Q, K, V, ld, &w);
     const int Lp = w.Lp, kpanels = Lp / 16, vpanels = w.dh16 / 16;
     for (int mb = 0; mb < L; mb += QK_ATT_MB) {
         const int rows = L - mb < QK_ATT_MB ? L - mb : QK_ATT_MB;

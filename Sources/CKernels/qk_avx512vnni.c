@@ -500,38 +500,19 @@ QK_TI void a16_pv_tile(const int R, const int NP, const qk_att16 *w, const int16
     }
 }
 
+// F_(R, NP, ...) for R in 1...6 and NP in 1...4, both compile-time constants.
 #define A16_TILE(F_, R_, NP_, ...)                                                                      \
-    switch ((R_) * 8 + (NP_)) {                                                                     \
-    case 6 * 8 + 4: F_(6, 4, __VA_ARGS__); break;                                                   \
-    case 6 * 8 + 3: F_(6, 3, __VA_ARGS__); break;                                                   \
-    case 6 * 8 + 2: F_(6, 2, __VA_ARGS__); break;                                                   \
-    case 6 * 8 + 1: F_(6, 1, __VA_ARGS__); break;                                                   \
-    case 5 * 8 + 4: F_(5, 4, __VA_ARGS__); break;                                                   \
-    case 5 * 8 + 3: F_(5, 3, __VA_ARGS__); break;                                                   \
-    case 5 * 8 + 2: F_(5, 2, __VA_ARGS__); break;                                                   \
-    case 5 * 8 + 1: F_(5, 1, __VA_ARGS__); break;                                                   \
-    case 4 * 8 + 4: F_(4, 4, __VA_ARGS__); break;                                                   \
-    case 4 * 8 + 3: F_(4, 3, __VA_ARGS__); break;                                                   \
-    case 4 * 8 + 2: F_(4, 2, __VA_ARGS__); break;                                                   \
-    case 4 * 8 + 1: F_(4, 1, __VA_ARGS__); break;                                                   \
-    case 3 * 8 + 4: F_(3, 4, __VA_ARGS__); break;                                                   \
-    case 3 * 8 + 3: F_(3, 3, __VA_ARGS__); break;                                                   \
-    case 3 * 8 + 2: F_(3, 2, __VA_ARGS__); break;                                                   \
-    case 3 * 8 + 1: F_(3, 1, __VA_ARGS__); break;                                                   \
-    case 2 * 8 + 4: F_(2, 4, __VA_ARGS__); break;                                                   \
-    case 2 * 8 + 3: F_(2, 3, __VA_ARGS__); break;                                                   \
-    case 2 * 8 + 2: F_(2, 2, __VA_ARGS__); break;                                                   \
-    case 2 * 8 + 1: F_(2, 1, __VA_ARGS__); break;                                                   \
-    case 1 * 8 + 4: F_(1, 4, __VA_ARGS__); break;                                                   \
-    case 1 * 8 + 3: F_(1, 3, __VA_ARGS__); break;                                                   \
-    case 1 * 8 + 2: F_(1, 2, __VA_ARGS__); break;                                                   \
-    default: F_(1, 1, __VA_ARGS__); break;                                                          \
+    switch (NP_) {                                                                                  \
+    case 4: QK_ROWS6(F_, R_, 4, __VA_ARGS__) break;                                                 \
+    case 3: QK_ROWS6(F_, R_, 3, __VA_ARGS__) break;                                                 \
+    case 2: QK_ROWS6(F_, R_, 2, __VA_ARGS__) break;                                                 \
+    default: QK_ROWS6(F_, R_, 1, __VA_ARGS__) break;                                                \
     }
 
 QK_T void qk_avx512_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                                        float *out, int ldo, float *scratch) {
     const qk_att16 w = qk_att16_layout(L, dh, scratch);
-    qk_att16_prepare_inline(L, dh, Q, K, V, ld, &w);
+    qk_att16_prepare(L, dh, Q, K, V, ld, &w);
     const int Lp = w.Lp, kpanels = Lp / 16, vpanels = w.dh16 / 16;
     for (int mb = 0; mb < L; mb += QK_ATT_MB) {
         const int rows = L - mb < QK_ATT_MB ? L - mb : QK_ATT_MB;

@@ -280,11 +280,6 @@ typedef struct {
 
 qk_att16 qk_att16_layout(int L, int dh, float *scratch);
 size_t qk_att16_bytes(int L, int dh);
-// Quantizes and packs Q, K and V: O(L dh), portable C written so that it vectorizes, inlined
-// into each ISA's attention (compiled with that file's target: AVX2, AVX-512, NEON) and called
-// by the scalar twin as qk_att16_prepare. Every step is exact or one IEEE operation, so the
-// vectorized copies compute the same bits.
-void qk_att16_prepare(int L, int dh, const float *Q, const float *K, const float *V, int ld, const qk_att16 *w);
 // The probability scale step: p = round(min(e * f, 32767)) with f = (1 / sum) * 32767, round
 // half to even (as cvtps2dq in the default rounding mode).
 #define QK_ATT16_PMAX 32767.0f
@@ -330,7 +325,10 @@ static inline float qk_row16(int n, const float *x, float qmax, float *inv) {
     return ok ? am / qmax : 0.0f;
 }
 
-static inline void qk_att16_prepare_inline(int L, int dh, const float *Q, const float *K, const float *V, int ld,
+// Quantizes and packs Q, K and V: O(L dh), portable C written so that it vectorizes, inlined
+// into each ISA's attention (compiled with that file's target: AVX2, AVX-512, NEON) and into
+// the scalar twin. Every step is exact or one IEEE operation, so each copy computes the same bits.
+static inline void qk_att16_prepare(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                                            const qk_att16 *w) {
     const int dhp = w->dhp, Lp = w->Lp, dh16 = w->dh16;
     const float qmax = (float)qk_att16_qmax(dh);

@@ -460,7 +460,7 @@ QK_I void h16_tile(const int R, int npairs, const int16_t *a, size_t lda, const 
 void qk_neon_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                                 float *out, int ldo, float *scratch) {
     const qk_att16 w = qk_att16_layout(L, dh, scratch);
-    qk_att16_prepare_inline(L, dh, Q, K, V, ld, &w);
+    qk_att16_prepare(L, dh, Q, K, V, ld, &w);
     const int Lp = w.Lp, dhp = w.dhp, kpanels = Lp / 16, vpanels = w.dh16 / 16;
     const float32x4_t top = vdupq_n_f32(QK_ATT16_PMAX);
     for (int mb = 0; mb < L; mb += QK_ATT_MB) {

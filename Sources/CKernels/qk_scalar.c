@@ -193,10 +193,6 @@ qk_att16 qk_att16_layout(int L, int dh, float *scratch) {
     return w;
 }
 
-void qk_att16_prepare(int L, int dh, const float *Q, const float *K, const float *V, int ld, const qk_att16 *w) {
-    qk_att16_prepare_inline(L, dh, Q, K, V, ld, w);
-}
-
 void qk_scalar_attention_head_i16(int L, int dh, const float *Q, const float *K, const float *V, int ld,
                                   float *out, int ldo, float *scratch) {
     const qk_att16 w = qk_att16_layout(L, dh, scratch);
@@ -221,13 +217,7 @@ void qk_scalar_attention_head_i16(int L, int dh, const float *Q, const float *K,
             s[j % 16] += e[j];
         }
         const float f = (1.0f / qk_sum16_tree(s)) * QK_ATT16_PMAX;
-        for (int j = 0; j < L; j++) {
-            float v = e[j] * f;
-            v = v < QK_ATT16_PMAX ? v : QK_ATT16_PMAX;
-            v = v + 12582912.0f; // round half to even, as q16
-            v = v - 12582912.0f;
-            p[j] = (int16_t)(int32_t)v;
-        }
+        for (int j = 0; j < L; j++) p[j] = (int16_t)qk_q16(e[j], f, QK_ATT16_PMAX); // e >= 0: min(e f, 32767)
         for (int j = L; j < Lp; j++) p[j] = 0;
         float *o = out + (size_t)i * (size_t)ldo;
         for (int c = 0; c < dh; c++) {

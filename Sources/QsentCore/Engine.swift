@@ -42,10 +42,11 @@ public final class Engine: Sendable {
         guard maxTokens >= 2, maxTokens <= c.maxPositions else {
             throw EngineError.badMaxTokens(maxTokens, limit: c.maxPositions)
         }
-        forward = Forward(weights: weights, kernels: kernels)
+        let attention = options.attention ?? .default(int8: precision == "int8")
+        forward = Forward(weights: weights, kernels: kernels, attention: attention)
         info = ModelInfo(name: name, architecture: c.architecture.rawValue, labels: c.labels,
                          maxTokens: maxTokens, isa: kernels.isaName, precision: precision,
-                         checksum: checksum, path: path)
+                         checksum: checksum, path: path, attention: attention.rawValue)
     }
 
     public var config: ModelConfig { forward.weights.config }

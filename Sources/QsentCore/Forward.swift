@@ -5,6 +5,7 @@ import CKernels
 struct Forward {
     let weights: ModelWeights
     let kernels: Kernels
+    let attention: AttentionArithmetic
 
     /// Logits for each token-id sequence (each already has [CLS] … [SEP]).
     func logits(_ batch: [[Int32]]) -> [[Float]] {
@@ -30,11 +31,8 @@ struct Forward {
         let act: qk_act = c.activation == .gelu ? QK_ACT_GELU : QK_ACT_RELU
         for (i, layer) in layers.enumerated() {
             let qkv = kernels.linear(x, layer.qkv, pre: xq)
-            // FP32 attention for every model. CKernels' qk_attention_head_i16 is 1.3-1.5x faster and
-            // keeps the stand-in's 25,000-review fidelity (99.668 %), but at dim 768 (random
-            // weights) it flipped a decision with FP32 margin 0.218, past RandomModelParityTests'
-            // near-tie bound of 0.2; it is not used until that is understood.
-            let ctx = kernels.attention(qkv: qkv, dim: c.dim, heads: c.heads, spans: spans)
+            let ctx = kernels.attention(qkv: qkv, dim: c.dim, heads: c.heads, spans: spans,
+                                        int16: attention == .int16)
             var a = kernels.linear(ctx, layer.out)
             let aq = kernels.addLayerNorm(&a, residual: x, layer.attnNorm, eps: c.layerNormEps,
                                           quantize: layer.ffn1.isInt8)

@@ -308,8 +308,9 @@ public struct Kernels: Sendable {
     /// 1/sqrt(head dim)); `spans` are the (start row, length) of each sequence. Returns [T][D].
     /// One fused kernel call per (sequence, head): scores, softmax and P·V per block of rows,
     /// without an L x L matrix (qk_attention_head); the (sequence, head) items are claimed one
-    /// at a time by the pool's threads, each thread with its own scratch.
-    func attention(qkv: Matrix, dim: Int, heads: Int, spans: [(Int, Int)]) -> Matrix {
+    /// at a time by the pool's threads, each thread with its own scratch. `int16`: both products
+    /// in exact int16 arithmetic (qk_attention_head_i16); otherwise FP32 (qk_attention_head).
+    func attention(qkv: Matrix, dim: Int, heads: Int, spans: [(Int, Int)], int16: Bool) -> Matrix {
         let dh = dim / heads
         var ctx = Matrix(uninitializedRows: qkv.rows, cols: dim)
         let maxLen = spans.map(\.1).max() ?? 0
@@ -318,7 +319,9 @@ public struct Kernels: Sendable {
         let next = WorkCounter()
         let isa = self.isa
         let ld = Int32(3 * dim)
-        let scratchCount = qk_attention_scratch(Int32(maxLen), Int32(dh))
+        let scratchCount = int16 ? qk_attention_i16_scratch(Int32(maxLen), Int32(dh))
+                                 : qk_attention_scratch(Int32(maxLen), Int32(dh))
+        let head = int16 ? qk_attention_head_i16 : qk_attention_head
         qkv.data.withUnsafeBufferPointer { qp in
             ctx.data.withUnsafeMutableBufferPointer { cp in
                 let q = qp.baseAddress!, c = cp.baseAddress!
@@ -330,8 +333,8 @@ public struct Kernels: Sendable {
                             let (start, len) = spans[item / heads]
                             let h = item % heads
                             let qh = q + start * 3 * dim + h * dh
-                            qk_attention_head(isa, Int32(len), Int32(dh), qh, qh + dim, qh + 2 * dim, ld,
-                                              c + start * dim + h * dh, Int32(dim), sp.baseAddress)
+                            head(isa, Int32(len), Int32(dh), qh, qh + dim, qh + 2 * dim, ld,
+                                 c + start * dim + h * dh, Int32(dim), sp.baseAddress)
                         }
                     }
                 }

@@ -117,7 +117,7 @@ public final class Server: @unchecked Sendable {
         }
         let i = e.info
         logger.info("model loaded", metadata: [
-            "name": "\(i.name)", "precision": "\(i.precision)", "isa": "\(i.isa)", "checksum": "\(i.checksum)",
+            "name": "\(i.name)", "precision": "\(i.precision)", "attention": "\(i.attention)", "isa": "\(i.isa)", "checksum": "\(i.checksum)",
             "max_tokens": "\(i.maxTokens)", "load_ms": "\((t1 - t0) / 1_000_000)", "warmup_ms": "\((t2 - t1) / 1_000_000)",
         ])
         return Loaded(engine: e, warmUpTokens: w.first?.tokens ?? 0, warmUpNanos: t2 - t1)

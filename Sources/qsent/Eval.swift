@@ -86,7 +86,7 @@ struct Eval: ParsableCommand {
         guard !records.isEmpty else { fail("\(data): no records selected") }
 
         var correct = 0, tokens = 0, ce = 0.0
-        var maxDiff: Float = 0, agree = 0, compared = 0, missingRefs = 0
+        var maxDiff: Float = 0, sumDiff = 0.0, diffs = 0, agree = 0, compared = 0, missingRefs = 0
         var dump: [UInt8] = []
         let start = Clock.monotonicNanos()
         for rec in records {
@@ -101,7 +101,7 @@ struct Eval: ParsableCommand {
             if reference != nil {
                 if let id = rec.idJSON, let r = refs[id], r.count == c.logits.count {
                     compared += 1
-                    for (a, b) in zip(r, c.logits) { maxDiff = max(maxDiff, abs(a - b)) }
+                    for (a, b) in zip(r, c.logits) { maxDiff = max(maxDiff, abs(a - b)); sumDiff += Double(abs(a - b)); diffs += 1 }
                     if r.indices.max(by: { r[$0] < r[$1] }) == c.labelId { agree += 1 }
                 } else {
                     missingRefs += 1
@@ -131,6 +131,7 @@ struct Eval: ParsableCommand {
         w.key("model"); w.string(engine.info.name)
         w.key("precision"); w.string(engine.info.precision)
         w.key("isa"); w.string(engine.info.isa)
+        w.key("attention"); w.string(engine.info.attention)
         w.key("threads"); w.number(engineFlags.threads)
         w.key("reviews"); w.number(n)
         w.key("accuracy"); w.number(Double(correct) / Double(n))
@@ -142,20 +143,21 @@ struct Eval: ParsableCommand {
             w.key("compared"); w.number(compared)
             w.key("missing_reference"); w.number(missingRefs)
             w.key("max_abs_logit_diff"); w.number(maxDiff)
+            w.key("mean_abs_logit_diff"); w.number(diffs > 0 ? sumDiff / Double(diffs) : 0)
             w.key("argmax_agreement"); w.number(compared > 0 ? Double(agree) / Double(compared) : 0)
         }
         w.raw("}")
         if json {
             print(w.text)
         } else {
-            print("model      \(engine.info.name) (\(engine.info.precision), \(engine.info.isa), \(engineFlags.threads) threads)")
+            print("model      \(engine.info.name) (\(engine.info.precision), \(engine.info.attention) attention, \(engine.info.isa), \(engineFlags.threads) threads)")
             print("reviews    \(n)")
             print("accuracy   " + NumberFormat.fixed(Double(correct) / Double(n), 4))
             print("x-entropy  " + NumberFormat.fixed(ce / Double(n), 4))
             print("speed      \(NumberFormat.fixed(Double(n) / seconds, 1)) reviews/s, \(NumberFormat.fixed(Double(tokens) / seconds, 0)) tokens/s (\(NumberFormat.fixed(seconds, 1)) s)")
             if reference != nil {
                 let agreement = NumberFormat.fixed(compared > 0 ? Double(agree) / Double(compared) : 0, 4)
-                print("reference  max |Δlogit| \(NumberFormat.general(Double(maxDiff), 3)), argmax agreement \(agreement) over \(compared) (\(missingRefs) without a reference)")
+                print("reference  max |Δlogit| \(NumberFormat.general(Double(maxDiff), 3)), mean \(NumberFormat.general(diffs > 0 ? sumDiff / Double(diffs) : 0, 3)), argmax agreement \(agreement) over \(compared) (\(missingRefs) without a reference)")
             }
         }
         if reference != nil && missingRefs > 0 && compared == 0 { throw ExitCode(1) }

@@ -29,8 +29,11 @@ struct EngineFlags: ParsableArguments {
     @Option(name: .long, help: "Force a kernel ISA (scalar, avx2, avxvnni, avx512vnni, neon, neon-dotprod); default: $QSENT_ISA, else the best this CPU supports.")
     var isa: String?
 
+    @Option(name: .long, help: "Attention arithmetic (fp32, int16); default: the model's (int16 for a .qsent blob, fp32 for an HF folder).")
+    var attention: AttentionArithmetic?
+
     func options(maxTokens: Int?) -> EngineOptions {
-        EngineOptions(threads: threads, maxTokens: maxTokens, isa: isa)
+        EngineOptions(threads: threads, maxTokens: maxTokens, isa: isa, attention: attention)
     }
 }
 
@@ -58,3 +61,4 @@ func loadEngine(_ path: String, _ flags: EngineFlags, maxTokens: Int?) -> Engine
         fail("\(error)")
     }
 }
+extension AttentionArithmetic: ExpressibleByArgument {}

@@ -631,4 +631,30 @@ final class DaemonIntegrationTests: XCTestCase {
         (s, _, err) = try runTool(qsent, ["classify", "x", "--socket", "/nonexistent/qsentd.sock"])
         XCTAssertEqual(s, 2, err)
     }
+
+    /// In-process `classify --model` with each `--attention`: the answers are the engine's with
+    /// that arithmetic (the default is int16 for a blob), and the two arithmetics differ.
+    func testInProcessAttentionFlag() throws {
+        let qsent = try TestEnv.qsent(), model = try TestEnv.model()
+        let texts = ["I loved this movie, the acting was superb", "worst film ever, a waste of two hours"]
+        var logits: [String: [String]] = [:]
+        for a in ["int16", "fp32", nil] as [String?] {
+            let (s, out, err) = try runTool(qsent, ["classify", "--model", model, "--json"] + (a.map { ["--attention", $0] } ?? []) + texts)
+            XCTAssertEqual(s, 0, err)
+            let engine = try Engine(path: model, options: EngineOptions(attention: a.flatMap(AttentionArithmetic.init(rawValue:))))
+            XCTAssertEqual(engine.info.attention, a ?? "int16")
+            let lines = out.split(separator: "\n")
+            XCTAssertEqual(lines.count, texts.count, out)
+            for (l, c) in zip(lines, engine.classify(texts)) {
+                let v = try parseAnswer(String(l))
+                assertMatches(v, c, "--attention \(a ?? "default")")
+                if case .array(let ls)? = v["logits"]?.value { logits[a ?? "default", default: []].append(ls.map { "\($0)" }.joined()) }
+            }
+        }
+        XCTAssertEqual(logits["default"], logits["int16"])
+        XCTAssertNotEqual(logits["int16"], logits["fp32"])
+        let (s, _, err) = try runTool(qsent, ["classify", "--model", model, "--attention", "int4", "x"])
+        XCTAssertEqual(s, 64, err)
+        XCTAssertTrue(err.contains("'int4' is invalid for '--attention"), err)
+    }
 }

@@ -150,7 +150,8 @@ final class RandomModelParityTests: XCTestCase {
     }
 
     /// A larger comparison of the two attention arithmetics inside the int8 engine, both against
-    /// the FP32 engine, plus int16 attention's own error (FP32 layers). About 0.2 s per sequence.
+    /// the FP32 engine, plus int16 attention's own error (FP32 layers). About 0.5 s per sequence;
+    /// output of 400 in Benchmarks/results/2026-12-07-attention-study-768.txt.
     /// QSENT_ATTENTION_STUDY=400 swift test -c release --filter testAttentionArithmeticStudy
     func testAttentionArithmeticStudy() throws {
         guard let n = ProcessInfo.processInfo.environment["QSENT_ATTENTION_STUDY"].flatMap({ Int($0) }), n > 0 else {

@@ -46,19 +46,20 @@ sys.path.insert(0, os.path.join(HERE, "..", "common"))
 import benchlib  # noqa: E402
 
 TAG = "sidebyside"
-QSENT_ENGINES = ("qsent-int8", "qsent-int8-avx2", "qsent-fp32")
+QSENT_ENGINES = ("qsent-int8", "qsent-int8-avx2", "qsent-fp32", "qsent-fp32-avx2")
 PEER_ENGINES = ("ort-int8", "ort-fp32", "torch-fp32", "torch-dynamic-int8")
 DEFAULT_ENGINES = ("qsent-int8", "qsent-fp32", "ort-int8", "ort-fp32", "torch-fp32", "torch-dynamic-int8")
 TITLES = {
     "qsent-int8": "qsent int8",
     "qsent-int8-avx2": "qsent int8 (--isa avx2)",
     "qsent-fp32": "qsent FP32",
+    "qsent-fp32-avx2": "qsent FP32 (--isa avx2)",
     "ort-int8": "ONNX Runtime int8",
     "ort-fp32": "ONNX Runtime FP32",
     "torch-fp32": "PyTorch FP32",
     "torch-dynamic-int8": "PyTorch dynamic int8",
 }
-COLORS = {"qsent-int8": "#1f4e9c", "qsent-int8-avx2": "#5b8fd6", "qsent-fp32": "#9dbbe8",
+COLORS = {"qsent-int8": "#1f4e9c", "qsent-int8-avx2": "#5b8fd6", "qsent-fp32": "#9dbbe8", "qsent-fp32-avx2": "#c9d9f2",
           "ort-int8": "#d35400", "ort-fp32": "#f0a35e", "torch-fp32": "#2e8b57", "torch-dynamic-int8": "#8fd19e"}
 MODEL_TITLES = {"h384": "stand-in, dim 384 (distilbert-h384-imdb, trained)",
                 "h768": "dim 768 (random weights, distilbert-base geometry, the stand-in's tokenizer)"}
@@ -311,7 +312,7 @@ def qsent_inproc_mean(args, bins, model, isa_flags, texts, reps):
 
 def run_qsent(args, bins, tag, m, engine, rows, texts, tmp):
     model = m["blob"] if engine.startswith("qsent-int8") else m["hf"]
-    isa = "avx2" if engine == "qsent-int8-avx2" else None
+    isa = "avx2" if engine.endswith("-avx2") else None
     isa_flags = ["--isa", isa] if isa else []
     dump = os.path.join(tmp, "%s-%s.jsonl" % (tag, engine))
     cmd = [bins["qsent"], "eval", "--model", model, "--data", "-", "--threads", str(args.threads),
@@ -437,6 +438,10 @@ def summarize(R):
             if "isa" in rs[0]:
                 d["isa"] = rs[0]["isa"]
             s[e] = d
+        a8, a32 = runs.get("qsent-int8-avx2"), runs.get("qsent-fp32-avx2")
+        if a8 and a32:  # int8 over FP32 with the AVX2 kernels on both sides, paired by round
+            pr = [round(a["reviews_per_s"] / b["reviews_per_s"], 3) for a, b in zip(a8, a32)]
+            s["qsent-fp32-avx2"]["avx2_int8_over"] = {"per_round": pr, "median_of_per_round": med(pr)}
         S[tag] = s
     return S
 
@@ -503,11 +508,16 @@ def markdown(R, png_names):
             agree_k, diff_k = ("agreement", "max_abs_logit_diff") if g.get("reference") else \
                 ("agreement_vs_torch_fp32", "max_abs_logit_diff_vs_torch_fp32")
             L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                TITLES[e] + (" (%s)" % d["isa"] if "isa" in d and e != "qsent-int8-avx2" else ""), fmt(d["reviews_per_s"], 2),
+                TITLES[e] + (" (%s)" % d["isa"] if "isa" in d and not e.endswith("-avx2") else ""), fmt(d["reviews_per_s"], 2),
                 ", ".join("%.2f" % x for x in d["per_round"]),
-                "**%.2f×** (%s)" % (ratio["median_of_per_round"], ", ".join("%.2f" % x for x in ratio["per_round"])) if ratio else "1",
+                "**%.2f×** (%s)" % (ratio["median_of_per_round"], ", ".join("%.2f" % x for x in ratio["per_round"])) if ratio else ("1" if e == "qsent-int8" else "—"),
                 fmt(d["cpu_ms_per_review"], 1), fmt(d["peak_rss_mb"], 1), fmt(d.get("accuracy"), 4),
                 fmt(d.get(agree_k), 4), ("%.3g" % d[diff_k]) if isinstance(d.get(diff_k), float) else fmt(d.get(diff_k), 3)))
+        r = s.get("qsent-fp32-avx2", {}).get("avx2_int8_over")
+        if r:
+            L += ["", "With the AVX2 kernels on both sides, qsent int8 (--isa avx2) ÷ qsent FP32 (--isa avx2): "
+                  "**%.2f×** (median of per-round ratios; per round %s)." %
+                  (r["median_of_per_round"], ", ".join("%.2f" % x for x in r["per_round"]))]
         lens = sorted({n for d in s.values() for n in d.get("latency", {})}, key=int)
         if lens:
             L += ["", "Latency of one review at exactly N tokens (ms, medians over rounds of each round's p50 / p99; "
@@ -655,7 +665,7 @@ def readme_snippet(R, out_dir, png_names):
             lat = d.get("latency", {}).get(n0)
             r = d.get("qsent_int8_over")
             L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                tag, TITLES[e], fmt(d["reviews_per_s"], 2), "%.2f×" % r["median_of_per_round"] if r else "1",
+                tag, TITLES[e], fmt(d["reviews_per_s"], 2), "%.2f×" % r["median_of_per_round"] if r else ("1" if e == "qsent-int8" else "—"),
                 "%s / %s ms" % (fmt(lat["p50_ms"]), fmt(lat["p99_ms"])) if lat else "—",
                 fmt(d["cpu_ms_per_review"], 1), fmt(d["peak_rss_mb"], 0),
                 fmt(d.get("accuracy"), 3) if tag == "h384" else "(random)"))
@@ -725,9 +735,9 @@ def main():
     args.root = root
     args.models = [x for x in args.models.split(",") if x]
     args.engines = [x for x in args.engines.split(",") if x]
-    if "qsent-int8-avx2" in args.engines or args.avx2:
+    if any(e.endswith("-avx2") for e in args.engines) or args.avx2:
         if "avx2" not in benchlib.cpu_info()[1]:
-            ap.error("--avx2 / qsent-int8-avx2: this CPU has no AVX2")
+            ap.error("--avx2 / qsent-*-avx2: this CPU has no AVX2")
     if args.avx2 and "qsent-int8-avx2" not in args.engines:
         args.engines.insert(args.engines.index("qsent-int8") + 1 if "qsent-int8" in args.engines else 0, "qsent-int8-avx2")
     lengths = [int(x) for x in args.lengths.split(",") if x]

@@ -71,6 +71,8 @@ case $san in
         # LeakSanitizer is off unless SANITIZE_LEAKS=1: at exit of the test process it reports
         # XCTest's own allocations (docs/TESTING.md "Sanitizers"), so the run would always fail.
         export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=${SANITIZE_LEAKS:-0}:detect_stack_use_after_return=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+        # Allocation sites outside qsent that are not leaks of ours, each explained in the file.
+        export LSAN_OPTIONS="suppressions=$root/Tests/lsan-suppressions.txt:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
         ;;
     thread)
         # halt_on_error=0: every race is reported (TSan still exits 66 at the end).

@@ -167,12 +167,24 @@ int qk_att16_qmax(int dh) {
     return q > 32767 ? 32767 : q;
 }
 
-#define A64(x) QK_ROUND_UP((size_t)(x), 64)
+// Byte offsets of qk_att16's eight regions (qq, qs, kp, ks, vp, vs, S, P; qk_internal.h), each
+// 64-byte aligned; returns the total. The one place their sizes are written.
+static size_t att16_offsets(int L, int dh, size_t off[8]) {
+    const size_t Lp = (size_t)QK_ROUND_UP(L, 16), dhp = (size_t)QK_ROUND_UP(dh, 2), dh16 = (size_t)QK_ROUND_UP(dh, 16);
+    const size_t mb = (size_t)QK_ATT_MB;
+    const size_t bytes[8] = {(size_t)L * dhp * 2, (size_t)L * 4, Lp * dhp * 2, Lp * 4,
+                             dh16 * Lp * 2,       dh16 * 4,      mb * Lp * 4,  mb * Lp * 2};
+    size_t at = 0;
+    for (int i = 0; i < 8; i++) {
+        off[i] = at;
+        at += QK_ROUND_UP(bytes[i], 64);
+    }
+    return at;
+}
 
 size_t qk_att16_bytes(int L, int dh) {
-    const size_t Lp = (size_t)QK_ROUND_UP(L, 16), dhp = (size_t)QK_ROUND_UP(dh, 2), dh16 = (size_t)QK_ROUND_UP(dh, 16);
-    return A64((size_t)L * dhp * 2) + A64((size_t)L * 4) + A64(Lp * dhp * 2) + A64(Lp * 4) + A64(dh16 * Lp * 2) +
-           A64(dh16 * 4) + A64((size_t)QK_ATT_MB * Lp * 4) + A64((size_t)QK_ATT_MB * Lp * 2);
+    size_t off[8];
+    return att16_offsets(L, dh, off);
 }
 
 qk_att16 qk_att16_layout(int L, int dh, float *scratch) {
@@ -180,16 +192,17 @@ qk_att16 qk_att16_layout(int L, int dh, float *scratch) {
     w.Lp = QK_ROUND_UP(L, 16);
     w.dhp = QK_ROUND_UP(dh, 2);
     w.dh16 = QK_ROUND_UP(dh, 16);
-    const size_t Lp = (size_t)w.Lp, dhp = (size_t)w.dhp, dh16 = (size_t)w.dh16;
+    size_t off[8];
+    att16_offsets(L, dh, off);
     char *b = (char *)scratch;
-    w.qq = (int16_t *)b, b += A64((size_t)L * dhp * 2);
-    w.qs = (float *)b, b += A64((size_t)L * 4);
-    w.kp = (int16_t *)b, b += A64(Lp * dhp * 2);
-    w.ks = (float *)b, b += A64(Lp * 4);
-    w.vp = (int16_t *)b, b += A64(dh16 * Lp * 2);
-    w.vs = (float *)b, b += A64(dh16 * 4);
-    w.S = (float *)b, b += A64((size_t)QK_ATT_MB * Lp * 4);
-    w.P = (int16_t *)b;
+    w.qq = (int16_t *)(void *)(b + off[0]);
+    w.qs = (float *)(void *)(b + off[1]);
+    w.kp = (int16_t *)(void *)(b + off[2]);
+    w.ks = (float *)(void *)(b + off[3]);
+    w.vp = (int16_t *)(void *)(b + off[4]);
+    w.vs = (float *)(void *)(b + off[5]);
+    w.S = (float *)(void *)(b + off[6]);
+    w.P = (int16_t *)(void *)(b + off[7]);
     return w;
 }
 

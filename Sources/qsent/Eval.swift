@@ -126,6 +126,7 @@ struct Eval: ParsableCommand {
             }
         }
         let n = records.count
+        let meanDiff = diffs > 0 ? sumDiff / Double(diffs) : 0
         var w = JSONWriter()
         w.raw("{")
         w.key("model"); w.string(engine.info.name)
@@ -143,7 +144,7 @@ struct Eval: ParsableCommand {
             w.key("compared"); w.number(compared)
             w.key("missing_reference"); w.number(missingRefs)
             w.key("max_abs_logit_diff"); w.number(maxDiff)
-            w.key("mean_abs_logit_diff"); w.number(diffs > 0 ? sumDiff / Double(diffs) : 0)
+            w.key("mean_abs_logit_diff"); w.number(meanDiff)
             w.key("argmax_agreement"); w.number(compared > 0 ? Double(agree) / Double(compared) : 0)
         }
         w.raw("}")
@@ -157,7 +158,7 @@ struct Eval: ParsableCommand {
             print("speed      \(NumberFormat.fixed(Double(n) / seconds, 1)) reviews/s, \(NumberFormat.fixed(Double(tokens) / seconds, 0)) tokens/s (\(NumberFormat.fixed(seconds, 1)) s)")
             if reference != nil {
                 let agreement = NumberFormat.fixed(compared > 0 ? Double(agree) / Double(compared) : 0, 4)
-                print("reference  max |Δlogit| \(NumberFormat.general(Double(maxDiff), 3)), mean \(NumberFormat.general(diffs > 0 ? sumDiff / Double(diffs) : 0, 3)), argmax agreement \(agreement) over \(compared) (\(missingRefs) without a reference)")
+                print("reference  max |Δlogit| \(NumberFormat.general(Double(maxDiff), 3)), mean \(NumberFormat.general(meanDiff, 3)), argmax agreement \(agreement) over \(compared) (\(missingRefs) without a reference)")
             }
         }
         if reference != nil && missingRefs > 0 && compared == 0 { throw ExitCode(1) }

@@ -399,7 +399,11 @@ public final class Blob: Sendable {
             }
             let offset = f.load(E.offset, base: at)
             let size = f.load(E.size, base: at)
-            guard size == elements * UInt64(dtype.size) else {
+            // (Each dimension is below 2^40 and their product fits 64 bits, but the byte count
+            // can still overflow: [2^39, 2^24] of f32 is 2^65 bytes.)
+            let (bytes, overflows) = elements.multipliedReportingOverflow(by: UInt64(dtype.size))
+            guard !overflows else { throw BlobError.badSection(path: path, section: name, problem: "shape \(shape) overflows as \(dtype.name) bytes") }
+            guard size == bytes else {
                 throw BlobError.badSection(path: path, section: name, problem: "size \(size) does not match shape \(shape) of \(dtype.name)")
             }
             guard offset >= UInt64(dataStart), offset % UInt64(BlobFormat.alignment) == 0,

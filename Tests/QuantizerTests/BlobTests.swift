@@ -136,6 +136,47 @@ final class BlobTests: XCTestCase {
         XCTAssertEqual(try Engine(path: url.path).info.checksum, try Engine(path: Self.committedBlob.path).info.checksum)
     }
 
+    /// The committed blob with section `name`'s table entry edited by `edit`, the table and
+    /// header checksums recomputed (what a fuzzer's repair or a hostile writer produces).
+    func resealedWithEntry(_ name: String, _ edit: (inout Data, Int) -> Void) throws -> Data {
+        typealias H = BlobFormat.Header
+        var d = try committedBytes()
+        let table = try Blob(path: Self.committedBlob.path).sectionTable
+        let i = try XCTUnwrap(table.firstIndex { $0.name == name })
+        edit(&d, BlobFormat.entryOffset(i))
+        func put(_ v: UInt64, at offset: Int) {
+            for k in 0..<8 { d[offset + k] = UInt8((v >> (8 * UInt64(k))) & 0xFF) }
+        }
+        put(XXH64.hash(Array(d[BlobFormat.headerSize..<BlobFormat.entryOffset(table.count)])), at: H.tableChecksum.offset)
+        put(XXH64.hash(Array(d[H.checksummed])), at: H.headerChecksum.offset)
+        return d
+    }
+
+    /// CI's blob fuzzer (c103027): a valid table whose f32 section has shape [2^39, 2^24]
+    /// (2^63 elements, so no single dimension nor their product overflows) made the loader's
+    /// byte count overflow 64 bits and trap. Shapes whose dimensions, product or byte count do
+    /// not fit are each refused as `badSection` naming the file and the section.
+    func testOverflowingShapesAreRefused() throws {
+        typealias E = BlobFormat.Entry
+        let cases: [([UInt64], String)] = [
+            ([1 << 39, 1 << 24], "overflows as f32 bytes"),   // bytes: 2^65
+            ([1 << 39, 1 << 25], "shape overflows"),          // elements: 2^64
+            ([1 << 40, 1], "dimension too large"),
+            ([(1 << 40) - 1, (1 << 40) - 1], "shape overflows"),
+        ]
+        for (dims, needle) in cases {
+            let d = try resealedWithEntry("embeddings.positions") { d, at in
+                for (r, v) in dims.enumerated() {
+                    for k in 0..<8 { d[at + E.dimension(r).offset + k] = UInt8((v >> (8 * UInt64(k))) & 0xFF) }
+                }
+            }
+            try expectBlobError(d, "shape.qsent") { e in
+                guard case .badSection(_, let section, let problem) = e else { return false }
+                return section == "embeddings.positions" && problem.contains(needle)
+            }
+        }
+    }
+
     /// `qsent-quantize ../shared/models/distilbert-h384-imdb` reproduces Quantizer/Models/ byte for byte,
     /// and quantizing twice gives the same bytes.
     func testQuantizerIsDeterministicAndReproducesCommittedBlob() throws {

@@ -175,30 +175,40 @@ public final class FileImage: @unchecked Sendable {
             if r > 0 { done += r; continue }
             let e = currentErrno()
             if r < 0 && e == EINTR { continue }
-            munmap(p, n)
+            munmap(p, Self.mappedLength(n))
             if r == 0 { throw Failure.changedWhileReading(path: path, problem: "it ended after \(done) of \(n) bytes") }
             throw Failure.read(path: path, errno: Errno(rawValue: e))
         }
         guard fstat(fd.rawValue, &st) == 0 else {
-            munmap(p, n)
+            munmap(p, Self.mappedLength(n))
             throw Failure.stat(path: path, errno: Errno(rawValue: currentErrno()))
         }
         let after = FileStatus(st)
         guard after.size == before.size, after.modifiedNanos == before.modifiedNanos, after.changedNanos == before.changedNanos else {
-            munmap(p, n)
+            munmap(p, Self.mappedLength(n))
             throw Failure.changedWhileReading(path: path, problem: "size, modification or change time moved during the read")
         }
         // From here on nothing may write it: a stray store faults instead of changing weights.
         guard mprotect(p, n, PROT_READ) == 0 else {
             let e = Errno(rawValue: currentErrno())
-            munmap(p, n)
+            munmap(p, Self.mappedLength(n))
             throw Failure.map(path: path, errno: e)
         }
         base = UnsafeRawPointer(p)
         status = after
     }
 
-    /// Anonymous read-write memory for `n` bytes. On Linux it is placed on a 2 MiB boundary
+    /// The bytes mapped for an `n`-byte file: whole pages, plus one guard page.
+    private static func mappedLength(_ n: Int) -> Int {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        return (n + page - 1) / page * page + page
+    }
+
+    /// Anonymous read-write memory for `n` bytes, followed by a PROT_NONE guard page: a read
+    /// past the file's last page (a loader or kernel overrunning a section that ends the file)
+    /// faults there at once, every time, instead of reading whatever mapping the kernel happened
+    /// to place next. The guard costs address space, no memory.
+    /// On Linux it is placed on a 2 MiB boundary
     /// and marked MADV_HUGEPAGE, so the read below faults in (and the kernel zeroes) a few
     /// transparent huge pages instead of one 4 KiB page at a time: for the 24 MB model,
     /// MAP_POPULATE of 4 KiB pages took 12 ms before the read could start. Without THP
@@ -207,32 +217,43 @@ public final class FileImage: @unchecked Sendable {
         #if os(Linux)
         let huge = 2 << 20
         if n >= huge {
-            let reserve = n + huge
+            let reserve = mappedLength(n) + huge
             guard let r = mmap(nil, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), r != MAP_FAILED else {
                 throw Failure.map(path: path, errno: Errno(rawValue: currentErrno()))
             }
             let start = Int(bitPattern: r)
             let aligned = (start + huge - 1) / huge * huge
-            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            let end = aligned + (n + page - 1) / page * page
+            let end = aligned + mappedLength(n)
             if aligned > start { munmap(r, aligned - start) }
             if start + reserve > end { munmap(UnsafeMutableRawPointer(bitPattern: end), start + reserve - end) }
             let p = UnsafeMutableRawPointer(bitPattern: aligned)!
             _ = madvise(p, n, Int32(MADV_HUGEPAGE))  // advice only: without THP the read faults in 4 KiB pages
-            return p
+            return try guarded(p, n, path: path)
         }
         let flags = MAP_PRIVATE | MAP_ANONYMOUS
         #else
         let flags = MAP_PRIVATE | MAP_ANON
         #endif
-        guard let p = mmap(nil, n, PROT_READ | PROT_WRITE, flags, -1, 0), p != MAP_FAILED else {
+        guard let p = mmap(nil, mappedLength(n), PROT_READ | PROT_WRITE, flags, -1, 0), p != MAP_FAILED else {
             throw Failure.map(path: path, errno: Errno(rawValue: currentErrno()))
+        }
+        return try guarded(p, n, path: path)
+    }
+
+    /// Makes the page after `n` bytes at `p` the guard (PROT_NONE).
+    private static func guarded(_ p: UnsafeMutableRawPointer, _ n: Int, path: String) throws(Failure) -> UnsafeMutableRawPointer {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let length = mappedLength(n)
+        guard mprotect(p + (length - page), page, PROT_NONE) == 0 else {
+            let e = Errno(rawValue: currentErrno())
+            munmap(p, length)
+            throw Failure.map(path: path, errno: e)
         }
         return p
     }
 
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), Self.mappedLength(count)) }
     }
 
     /// The whole file's bytes (valid as long as this object lives).

@@ -25,6 +25,11 @@ PKG=$HERE/Harnesses
 FLAGS="-c debug --sanitize=fuzzer -Xswiftc ${OPT:--O} -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=address"
 WORK=${FUZZ_WORK:-$PKG/.build/fuzz-work}
 HARNESSES=${*:-protocol tokenizer safetensors config blob}
+# Swift's crash handler would take every deadly signal (libFuzzer leaves a handler that is
+# already installed alone) and its memory server then trips ASan: the report names
+# CrashHandlerLinux.cpp instead of the fault. Off, a trap or fault reaches ASan and libFuzzer,
+# which print its stack.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 if [ "${NO_BUILD:-0}" != 1 ]; then
     echo "building harnesses ($FLAGS) ..." >&2
     # shellcheck disable=SC2086
@@ -73,6 +78,12 @@ for h in $HARNESSES; do
     if [ "$crashes" != 0 ]; then
         grep -E "ERROR|SUMMARY|invariant|Fatal|deadly|#[0-9]+ in " "$log" | head -30 >&2
         echo "  reproducer(s): $(find "$WORK/$h-artifacts" -type f ! -name 'slow-unit-*' | tr '\n' ' ') (log: $log)" >&2
+        # The work dir dies with a CI machine; the log is what is left. Each reproducer,
+        # gzipped and base64-encoded (decode: base64 -d | gunzip > crash).
+        for f in $(find "$WORK/$h-artifacts" -type f ! -name 'slow-unit-*' | head -3); do
+            echo "  $(basename "$f") (gzip | base64):" >&2
+            gzip -9c "$f" | base64 -w 100 | sed 's/^/    /' >&2
+        done
     fi
 done
 exit $crashed

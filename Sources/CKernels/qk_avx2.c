@@ -123,8 +123,16 @@ QK_T void qk_avx2_softmax_rows(int M, int N, float *X, int ldx) {
 // round_up(L, 16)): x[j] = exp(x[j] - max) for j < L (0 in the padding), returns 1 / sum with
 // the sum formed as qk_sum16_tree of 16 interleaved partial sums (bit-exact with the scalar twin).
 QK_T float qk_avx2_softmax_e16(int L, float *x) {
-    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    // Four running maxima: one would be a chain of vmaxps latencies (the max is exact in any order).
+    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
     int j = 0;
+    for (; j + 32 <= L; j += 32) {
+        m0 = _mm256_max_ps(_mm256_loadu_ps(x + j), m0);
+        m1 = _mm256_max_ps(_mm256_loadu_ps(x + j + 8), m1);
+        m2 = _mm256_max_ps(_mm256_loadu_ps(x + j + 16), m2);
+        m3 = _mm256_max_ps(_mm256_loadu_ps(x + j + 24), m3);
+    }
+    __m256 vmax = _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3));
     for (; j + 8 <= L; j += 8) vmax = _mm256_max_ps(_mm256_loadu_ps(x + j), vmax);
     float t[8];
     _mm256_storeu_ps(t, vmax);

@@ -86,8 +86,13 @@ QK_TI __mmask16 lane_mask16(int base, int lo, int hi) {
 // 0-7 and 8-15 of each 16), and the reduction is its tree: (lane i + lane i+8), then the same
 // 128-bit steps. The max is exact in any order.
 QK_TI float softmax_e16_zmm(int L, float *x) {
-    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0; // two chains of vmaxps latency, not one
     int j = 0;
+    for (; j + 32 <= L; j += 32) {
+        m0 = _mm512_max_ps(_mm512_loadu_ps(x + j), m0);
+        m1 = _mm512_max_ps(_mm512_loadu_ps(x + j + 16), m1);
+    }
+    __m512 vmax = _mm512_max_ps(m0, m1);
     for (; j + 16 <= L; j += 16) vmax = _mm512_max_ps(_mm512_loadu_ps(x + j), vmax);
     float mx = _mm512_reduce_max_ps(vmax);
     for (; j < L; j++) mx = x[j] > mx ? x[j] : mx;

@@ -21,7 +21,7 @@ struct Forward {
 
         // Embeddings: word + position (+ token type 0, folded into positions), then LayerNorm.
         var x = Matrix(uninitializedRows: total, cols: c.dim)
-        embed(batch, into: &x)
+        kernels.embed(batch, weights.words, positions: weights.positions, into: &x)
         // A LayerNorm whose output feeds an int8 layer also quantizes its rows (bit-identical
         // to the layer's own quantization, see Kernels.addLayerNorm).
         let layers = weights.layers
@@ -61,26 +61,5 @@ struct Forward {
         }
         let logits = kernels.linear(pooled, weights.classifier)
         return (0..<batch.count).map { Array(logits.row($0)) }
-    }
-
-    private func embed(_ batch: [[Int32]], into x: inout Matrix) {
-        let d = weights.config.dim
-        var row = 0
-        for ids in batch {
-            for (p, id) in ids.enumerated() {
-                let base = row * d
-                let pos = p * d
-                switch weights.words {
-                case .f32(let table):
-                    let w = Int(id) * d
-                    for j in 0..<d { x.data[base + j] = table[w + j] + weights.positions[pos + j] }
-                case .s8(let rows, let scales):
-                    let w = Int(id) * d
-                    let s = scales[Int(id)]
-                    for j in 0..<d { x.data[base + j] = Float(rows[w + j]) * s + weights.positions[pos + j] }
-                }
-                row += 1
-            }
-        }
     }
 }

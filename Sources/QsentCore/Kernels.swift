@@ -246,6 +246,62 @@ public struct Kernels: Sendable {
         }
     }
 
+    // MARK: embeddings
+
+    /// x's rows = the word embedding of each id + the position embedding of its place (token
+    /// type 0 is folded into the positions), split by rows over the pool: on a 2-core box a
+    /// serial pass would leave the other core spinning.
+    func embed(_ batch: [[Int32]], _ words: EmbeddingTable, positions: ConstBuffer<Float>, into x: inout Matrix) {
+        let d = x.cols
+        var ids: [Int32] = [], places: [Int] = []
+        ids.reserveCapacity(x.rows)
+        places.reserveCapacity(x.rows)
+        for seq in batch {
+            ids.append(contentsOf: seq)
+            places.append(contentsOf: seq.indices)
+        }
+        let vocab: Int
+        switch words {
+        case .f32(let table): vocab = table.count / d
+        case .s8(let table, _): vocab = table.count / d
+        }
+        precondition(ids.count == x.rows && ids.allSatisfy { $0 >= 0 && Int($0) < vocab }, "token id outside the vocabulary")
+        precondition(batch.allSatisfy { $0.count * d <= positions.count }, "sequence longer than the position table")
+        let parts = rowTiles(m: x.rows, n: d)
+        x.data.withUnsafeMutableBufferPointer { xp in
+            positions.withPointer { pp in
+                let xb = xp.baseAddress!, pos = pp!
+                func rows(_ t: Tile, _ word: (Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Void) {
+                    for r in t.m0..<t.m1 { word(Int(ids[r]), xb + r * d, pos + places[r] * d) }
+                }
+                switch words {
+                case .f32(let table):
+                    table.withPointer { tp in
+                        let tb = tp!
+                        parallel(parts.count) { i in
+                            rows(parts[i]) { id, o, p in
+                                let w = tb + id * d
+                                for j in 0..<d { o[j] = w[j] + p[j] }
+                            }
+                        }
+                    }
+                case .s8(let table, let scales):
+                    table.withPointer { tp in
+                        scales.withPointer { sp in
+                            let tb = tp!, sb = sp!
+                            parallel(parts.count) { i in
+                                rows(parts[i]) { id, o, p in
+                                    let w = tb + id * d, s = sb[id]
+                                    for j in 0..<d { o[j] = Float(w[j]) * s + p[j] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: elementwise
 
     /// x = LayerNorm(x + residual) in place (residual may be nil), split by rows over the pool

@@ -330,8 +330,10 @@ static inline float qk_row16(int n, const float *x, float qmax, float *inv) {
 // ahead by QK_ATT16_PREFETCH rows overlaps those waits (perf: the amax loops held a fifth of the
 // attention's time without it). A prefetch changes no result.
 #define QK_ATT16_PREFETCH 8
-static inline void qk_att16_prefetch_row(const float *x, int dh) {
-    if (!x) return;
+// Prefetches the dh floats of row i + QK_ATT16_PREFETCH of `rows` (ld floats apart), if it is below L.
+static inline void qk_att16_prefetch_ahead(const float *rows, int i, int L, int ld, int dh) {
+    if (i + QK_ATT16_PREFETCH >= L) return;
+    const float *x = rows + (size_t)(i + QK_ATT16_PREFETCH) * (size_t)ld;
     for (int d = 0; d < dh; d += 16) __builtin_prefetch(x + d);
     __builtin_prefetch(x + dh - 1);
 }
@@ -346,7 +348,7 @@ static inline void qk_att16_prepare(int L, int dh, const float *Q, const float *
     // Q rows: scale = amax / qmax.
     for (int i = 0; i < L; i++) {
         const float *x = Q + (size_t)i * (size_t)ld;
-        qk_att16_prefetch_row(i + QK_ATT16_PREFETCH < L ? x + (size_t)QK_ATT16_PREFETCH * (size_t)ld : NULL, dh);
+        qk_att16_prefetch_ahead(Q, i, L, ld, dh);
         int16_t *o = w->qq + (size_t)i * (size_t)dhp;
         float inv;
         w->qs[i] = qk_row16(dh, x, qmax, &inv);
@@ -364,7 +366,7 @@ static inline void qk_att16_prepare(int L, int dh, const float *Q, const float *
             continue;
         }
         const float *x = K + (size_t)j * (size_t)ld;
-        qk_att16_prefetch_row(j + QK_ATT16_PREFETCH < L ? x + (size_t)QK_ATT16_PREFETCH * (size_t)ld : NULL, dh);
+        qk_att16_prefetch_ahead(K, j, L, ld, dh);
         float inv;
         w->ks[j] = qk_row16(dh, x, qmax, &inv);
         int16_t row[QK_ATT16_MAX_DH + 2];
@@ -379,7 +381,7 @@ static inline void qk_att16_prepare(int L, int dh, const float *Q, const float *
     for (int c = 0; c < dh16; c++) am[c] = 0.0f;
     for (int j = 0; j < L; j++) {
         const float *x = V + (size_t)j * (size_t)ld;
-        qk_att16_prefetch_row(j + QK_ATT16_PREFETCH < L ? x + (size_t)QK_ATT16_PREFETCH * (size_t)ld : NULL, dh);
+        qk_att16_prefetch_ahead(V, j, L, ld, dh);
         for (int c = 0; c < dh; c++) {
             const float a = fabsf(x[c]);
             am[c] = a > am[c] ? a : am[c];

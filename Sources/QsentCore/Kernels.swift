@@ -260,11 +260,7 @@ public struct Kernels: Sendable {
             ids.append(contentsOf: seq)
             places.append(contentsOf: seq.indices)
         }
-        let vocab: Int
-        switch words {
-        case .f32(let table): vocab = table.count / d
-        case .s8(let table, _): vocab = table.count / d
-        }
+        let vocab = words.count / d
         precondition(ids.count == x.rows && ids.allSatisfy { $0 >= 0 && Int($0) < vocab }, "token id outside the vocabulary")
         precondition(batch.allSatisfy { $0.count * d <= positions.count }, "sequence longer than the position table")
         let parts = rowTiles(m: x.rows, n: d)

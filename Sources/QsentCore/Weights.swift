@@ -34,6 +34,14 @@ struct LayerNormWeights: Sendable {
 enum EmbeddingTable: Sendable {
     case f32(ConstBuffer<Float>)
     case s8(rows: ConstBuffer<Int8>, scales: ConstBuffer<Float>)
+
+    /// Elements in the table ([vocab][dim]).
+    var count: Int {
+        switch self {
+        case .f32(let table): return table.count
+        case .s8(let rows, _): return rows.count
+        }
+    }
 }
 
 /// One layer as the forward pass reads it (Q, K and V fused into one [3D][D] layer, the Q

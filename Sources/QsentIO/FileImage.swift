@@ -208,11 +208,11 @@ public final class FileImage: @unchecked Sendable {
     /// past the file's last page (a loader or kernel overrunning a section that ends the file)
     /// faults there at once, every time, instead of reading whatever mapping the kernel happened
     /// to place next. The guard costs address space, no memory.
-    /// On Linux it is placed on a 2 MiB boundary
-    /// and marked MADV_HUGEPAGE, so the read below faults in (and the kernel zeroes) a few
-    /// transparent huge pages instead of one 4 KiB page at a time: for the 24 MB model,
-    /// MAP_POPULATE of 4 KiB pages took 12 ms before the read could start. Without THP
-    /// (`never`) it is ordinary memory, faulted in by the read.
+    ///
+    /// On Linux it is placed on a 2 MiB boundary and marked MADV_HUGEPAGE, so the read below
+    /// faults in (and the kernel zeroes) a few transparent huge pages instead of one 4 KiB page
+    /// at a time: for the 24 MB model, MAP_POPULATE of 4 KiB pages took 12 ms before the read
+    /// could start. Without THP (`never`) it is ordinary memory, faulted in by the read.
     private static func allocate(_ n: Int, path: String) throws(Failure) -> UnsafeMutableRawPointer {
         #if os(Linux)
         let huge = 2 << 20

@@ -102,6 +102,28 @@ __attribute__((target("avx2"), noinline)) static double peak_avx2_xor(void) {
     (void)sink;
     return 8.0 * 32 * 2 * (PEAK_ITERS / 2) / t * 1e-9;
 }
+// The kernel's narrow step on 7-bit weights (qk_avx2.c): vpmaddubsw, vpmaddwd, vpaddd.
+__attribute__((target("avx2"), noinline)) static double peak_avx2_narrow(void) {
+    __m256i acc[8], u[4];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_set1_epi32(i);
+    for (int i = 0; i < 4; i++) u[i] = _mm256_set1_epi8((char)(i + 1));
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i w0 = _mm256_set1_epi8(3), w1 = _mm256_set1_epi8(5);
+    double t0 = cpu_now();
+    for (long i = 0; i < PEAK_ITERS / 2; i++) {
+        for (int r = 0; r < 4; r++) {
+            acc[2 * r] = _mm256_add_epi32(acc[2 * r], _mm256_madd_epi16(_mm256_maddubs_epi16(u[r], w0), ones));
+            acc[2 * r + 1] = _mm256_add_epi32(acc[2 * r + 1], _mm256_madd_epi16(_mm256_maddubs_epi16(u[r], w1), ones));
+        }
+        __asm__ volatile("" : "+x"(w0), "+x"(w1));
+    }
+    double t = cpu_now() - t0;
+    __m256i s = acc[0];
+    for (int i = 1; i < 8; i++) s = _mm256_add_epi32(s, acc[i]);
+    volatile int sink = _mm256_extract_epi32(s, 0);
+    (void)sink;
+    return 8.0 * 32 * 2 * (PEAK_ITERS / 2) / t * 1e-9;
+}
 __attribute__((target("avx2,fma"), noinline)) static double peak_fma_ymm(void) {
     __m256 acc[10];
     for (int i = 0; i < 10; i++) acc[i] = _mm256_set1_ps((float)i);
@@ -187,11 +209,12 @@ typedef struct {
     float *C;
     pthread_barrier_t *bar;
     double *times, *cpu;
+    int wmax; // max |w| of P (qk_s8_absmax): 127 for 8-bit weights, 64 for 7-bit (set by bench())
 } job;
 
 static void run_once(const job *j) {
     if (j->kind == 0)
-        qk_gemm_s8_f32(j->isa, j->M, j->N, j->K, j->A8, (j->K + 3) / 4 * 4, j->as, j->P, j->cs, j->ws, j->bias,
+        qk_gemm_s8_f32(j->isa, j->M, j->N, j->K, j->A8, (j->K + 3) / 4 * 4, j->as, j->P, j->cs, j->wmax, j->ws, j->bias,
                        QK_ACT_NONE, j->C, j->N, j->n0, j->n1);
     else
         qk_sgemm_nt(j->isa, j->M, j->N, j->K, j->Af, j->K, j->Bf, j->K, j->bias, QK_ACT_NONE, j->C, j->N, j->n0,
@@ -218,6 +241,7 @@ static void *worker(void *arg) {
 // over repeats of the slowest thread's CPU time (the uncontended estimate).
 static double bench(job base, int threads, double *cpu) {
     int reps = base.reps;
+    if (base.kind == 0) base.wmax = qk_s8_absmax(base.P, qk_packed_s8_size(base.N, base.K));
     double *times = calloc((size_t)reps, sizeof(double));
     double *ct[2] = {calloc((size_t)reps, sizeof(double)), calloc((size_t)reps, sizeof(double))};
     pthread_barrier_t bar;
@@ -257,16 +281,18 @@ static const int lin_M[4] = {64, 128, 256, 384};
 static int mac_tables(const qk_isa *isas, int nisa, int threads2, int only_k, int only_n, double target_s) {
     printf("\nMAC/cycle/core = M*N*K / (thread CPU seconds * clock); clock measured before each shape.\n"
            "int8 = qk_gemm_s8_f32 (fused dequant + bias), fp32 = qk_sgemm_nt (bias) on the same shape;\n"
-           "x = int8 MAC rate / fp32 MAC rate. Median of repeats.%s\n",
+           "x = int8 MAC rate / fp32 MAC rate. Median of repeats. int8-w7: qk_gemm_s8_f32 on 7-bit weights\n"
+           "(|w| <= 64, a blob made with --weight-bits 7), x7 its ratio to fp32.%s\n",
            threads2 ? " 2T: the same with N split over 2 threads (CPU time of the slower thread)." : "");
-    printf("%-11s %5s %5s %4s %6s %9s %9s %6s %9s%s\n", "isa", "K", "N", "M", "GHz", "int8", "fp32", "x",
-           "us-int8", threads2 ? "   int8-2T   fp32-2T" : "");
+    printf("%-11s %5s %5s %4s %6s %9s %9s %6s %9s %9s %6s%s\n", "isa", "K", "N", "M", "GHz", "int8", "fp32", "x",
+           "us-int8", "int8-w7", "x7", threads2 ? "   int8-2T   fp32-2T" : "");
     for (int s = 0; s < 8; s++) {
         const int K = lin_shapes[s][0], N = lin_shapes[s][1], Kp = (K + 3) / 4 * 4;
         if (only_k && (K != only_k || N != only_n)) continue;
         const int Mmax = 384;
         int8_t *W = malloc((size_t)N * K), *P = malloc(qk_packed_s8_size(N, K)), *A = calloc((size_t)Mmax * Kp, 1);
-        int32_t *cs = malloc(sizeof(int32_t) * N);
+        int32_t *cs = malloc(sizeof(int32_t) * N), *cs7 = malloc(sizeof(int32_t) * N);
+        int8_t *W7 = malloc((size_t)N * K), *P7 = malloc(qk_packed_s8_size(N, K));
         float *ws = malloc(sizeof(float) * N), *bias = malloc(sizeof(float) * N), *as = malloc(sizeof(float) * Mmax);
         float *C = malloc(sizeof(float) * (size_t)Mmax * N);
         float *Af = malloc(sizeof(float) * (size_t)Mmax * K), *Bf = malloc(sizeof(float) * (size_t)N * K);
@@ -277,6 +303,8 @@ static int mac_tables(const qk_isa *isas, int nisa, int threads2, int only_k, in
         for (int i = 0; i < Mmax * K; i++) Af[i] = (float)(rand() % 200 - 100) * 0.01f;
         for (int i = 0; i < N * K; i++) Bf[i] = (float)(rand() % 200 - 100) * 0.01f;
         qk_pack_s8(N, K, W, K, P, cs);
+        for (int i = 0; i < N * K; i++) W7[i] = (int8_t)(rand() % 129 - 64);
+        qk_pack_s8(N, K, W7, K, P7, cs7);
         for (int mi = 0; mi < 4; mi++) {
             const int M = lin_M[mi];
             const double macs = (double)M * N * K;
@@ -286,20 +314,25 @@ static int mac_tables(const qk_isa *isas, int nisa, int threads2, int only_k, in
                 reps = reps < 5 ? 5 : reps > 2001 ? 2001 : reps;
                 job j8 = {0, isas[ii], M, N, K, 0, N, reps, A, P, cs, as, ws, bias, NULL, NULL, C, NULL, NULL, NULL};
                 job jf = {1, isas[ii], M, N, K, 0, N, reps / 2 < 5 ? 5 : reps / 2, NULL, NULL, NULL, NULL, NULL, bias, Af, Bf, C, NULL, NULL, NULL};
-                double c8, cf, c82 = 0, cf2 = 0;
+                job j7 = j8;
+                j7.P = P7;
+                j7.cs = cs7;
+                double c8, c7, cf, c82 = 0, cf2 = 0;
                 double w8 = bench(j8, 1, &c8);
                 (void)w8;
+                bench(j7, 1, &c7);
                 bench(jf, 1, &cf);
                 if (threads2) { bench(j8, 2, &c82); bench(jf, 2, &cf2); }
-                const double m8 = macs / c8 * 1e-9 / ghz, mf = macs / cf * 1e-9 / ghz;
-                printf("%-11s %5d %5d %4d %6.2f %9.2f %9.2f %6.2f %9.1f", qk_isa_name(isas[ii]), K, N, M, ghz, m8, mf,
-                       m8 / mf, c8 * 1e6);
+                const double m8 = macs / c8 * 1e-9 / ghz, m7 = macs / c7 * 1e-9 / ghz, mf = macs / cf * 1e-9 / ghz;
+                printf("%-11s %5d %5d %4d %6.2f %9.2f %9.2f %6.2f %9.1f %9.2f %6.2f", qk_isa_name(isas[ii]), K, N, M, ghz,
+                       m8, mf, m8 / mf, c8 * 1e6, m7, m7 / mf);
                 if (threads2) printf(" %9.2f %9.2f", macs / c82 * 1e-9 / ghz / 2, macs / cf2 * 1e-9 / ghz / 2);
                 printf("\n");
                 fflush(stdout);
             }
         }
         free(W); free(P); free(A); free(cs); free(ws); free(bias); free(as); free(C); free(Af); free(Bf);
+        free(W7); free(P7); free(cs7);
     }
     return 0;
 }
@@ -397,6 +430,9 @@ int main(int argc, char **argv) {
         double p = peak_avx2_xor();
         printf("peak AVX2 int8 XOR step, the kernel's (vpxor+vpmaddubsw+vpmaddwd+vpaddd, 1 thread): %.1f GOPS = %.1f MAC/cycle\n",
                p, p / 2 / ghz);
+        double pn = peak_avx2_narrow();
+        printf("peak AVX2 int8 narrow step, the kernel's on 7-bit weights (vpmaddubsw+vpmaddwd+vpaddd, 1 thread): "
+               "%.1f GOPS = %.1f MAC/cycle\n", pn, pn / 2 / ghz);
         double f = peak_fma_ymm();
         printf("peak vfmadd ymm (1 thread): %.1f GFLOPS = %.1f MAC/cycle\n", f, f / 2 / ghz);
         if (peak_s8 == 0) { peak_s8 = p; peak_f32 = f; }

@@ -181,9 +181,10 @@ void qk_quantize_rows_s8(qk_isa isa, int M, int K, const float *X, int ldx, int8
 
 static void qk_gemm_s8_any(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
                            const float *ascale, const int8_t *packed, const int32_t *colsum,
-                           const float *wscale, const float *bias, qk_act act, void *C, int ldc,
+                           int wmax, const float *wscale, const float *bias, qk_act act, void *C, int ldc,
                            int n0, int n1, int out_f32) {
     if (M <= 0 || K < 0 || n0 < 0 || n1 > N || n0 >= n1) return;
+    (void)wmax; // only the AVX2 kernel has a narrow-weight step
     isa = K == 0 ? QK_ISA_SCALAR : qk_usable(isa); // K = 0: empty sums, scalar writes 0 / act(bias)
     // The VNNI kernels need the column sums for their +128 shift; without them use AVX2.
     if ((isa == QK_ISA_AVX512VNNI || isa == QK_ISA_AVXVNNI) && colsum == NULL) isa = qk_usable(QK_ISA_AVX2);
@@ -198,8 +199,8 @@ static void qk_gemm_s8_any(qk_isa isa, int M, int N, int K, const int8_t *A, int
                           n1, out_f32);
         return;
     case QK_ISA_AVX2:
-        qk_avx2_gemm_s8(M, N, K, A, lda, ascale, packed, wscale, bias, act, C, ldc, n0, n1,
-                        out_f32);
+        qk_avx2_gemm_s8(M, N, K, A, lda, ascale, packed, colsum, wmax, wscale, bias, act, C, ldc,
+                        n0, n1, out_f32);
         return;
 #endif
 #if defined(QK_HAVE_ARM64)
@@ -219,17 +220,17 @@ static void qk_gemm_s8_any(qk_isa isa, int M, int N, int K, const int8_t *A, int
 }
 
 void qk_gemm_s8_s32(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
-                    const int8_t *packed, const int32_t *colsum, int32_t *C, int ldc, int n0,
-                    int n1) {
-    qk_gemm_s8_any(isa, M, N, K, A, lda, NULL, packed, colsum, NULL, NULL, QK_ACT_NONE, C, ldc,
+                    const int8_t *packed, const int32_t *colsum, int wmax, int32_t *C, int ldc,
+                    int n0, int n1) {
+    qk_gemm_s8_any(isa, M, N, K, A, lda, NULL, packed, colsum, wmax, NULL, NULL, QK_ACT_NONE, C, ldc,
                    n0, n1, 0);
 }
 
 void qk_gemm_s8_f32(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
-                    const float *ascale, const int8_t *packed, const int32_t *colsum,
+                    const float *ascale, const int8_t *packed, const int32_t *colsum, int wmax,
                     const float *wscale, const float *bias, qk_act act, float *C, int ldc,
                     int n0, int n1) {
-    qk_gemm_s8_any(isa, M, N, K, A, lda, ascale, packed, colsum, wscale, bias, act, C, ldc, n0,
+    qk_gemm_s8_any(isa, M, N, K, A, lda, ascale, packed, colsum, wmax, wscale, bias, act, C, ldc, n0,
                    n1, 1);
 }
 

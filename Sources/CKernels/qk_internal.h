@@ -56,8 +56,8 @@ void qk_scalar_attention_head(int L, int dh, const float *Q, const float *K, con
 void qk_avx2_quantize_rows_s8(int M, int K, const float *X, int ldx, int8_t *Q, int ldq,
                               float *scale);
 void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const float *ascale,
-                     const int8_t *packed, const float *wscale, const float *bias, qk_act act,
-                     void *C, int ldc, int n0, int n1, int out_f32);
+                     const int8_t *packed, const int32_t *colsum, int wmax, const float *wscale,
+                     const float *bias, qk_act act, void *C, int ldc, int n0, int n1, int out_f32);
 void qk_avx2_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       const float *bias, qk_act act, float *C, int ldc, int n0, int n1);
 void qk_avx2_sgemm_small(int M, int K, const float *A, int lda, const float *B, int ldb,

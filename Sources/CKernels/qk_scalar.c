@@ -27,6 +27,15 @@ void qk_pack_s8(int N, int K, const int8_t *W, int ldw, int8_t *packed, int32_t 
     }
 }
 
+int qk_s8_absmax(const int8_t *w, size_t count) {
+    int lo = 0, hi = 0; // int8 min / max, vectorized by -O2
+    for (size_t i = 0; i < count; i++) {
+        lo = w[i] < lo ? w[i] : lo;
+        hi = w[i] > hi ? w[i] : hi;
+    }
+    return -lo > hi ? -lo : hi;
+}
+
 // ---- quantization ------------------------------------------------------------------------
 
 // Row scale: amax / 127, or 1 when that is 0 (all-zero row, or a denormal amax whose scale

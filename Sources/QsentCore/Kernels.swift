@@ -176,7 +176,7 @@ public struct Kernels: Sendable {
                                         }
                                         func gemm(_ t: Tile) {
                                             qk_gemm_s8_f32(isa, Int32(t.m1 - t.m0), n, k, qb + t.m0 * kp, Int32(kp),
-                                                           sb + t.m0, w, cs, ws, b, act, yb + t.m0 * l.n, n,
+                                                           sb + t.m0, w, cs, l.wmax, ws, b, act, yb + t.m0 * l.n, n,
                                                            Int32(t.n0), Int32(t.n1))
                                         }
                                         func quantizeOut(_ t: Tile) {

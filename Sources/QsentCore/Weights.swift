@@ -1,3 +1,4 @@
+import CKernels
 /// FP32 linear layer: weight [n][k] (PyTorch layout), bias [n].
 struct DenseF32: Sendable {
     let n: Int
@@ -15,6 +16,15 @@ struct DenseS8: Sendable {
     let colsum: ConstBuffer<Int32>
     let scale: ConstBuffer<Float>
     let bias: ConstBuffer<Float>
+    /// max |w| over `packed`, measured when the layer is built (qk_s8_absmax): the kernels'
+    /// `wmax`, which lets the AVX2 kernel take its shorter exact step on 7-bit weights.
+    let wmax: Int32
+
+    init(n: Int, k: Int, packed: ConstBuffer<Int8>, colsum: ConstBuffer<Int32>, scale: ConstBuffer<Float>,
+         bias: ConstBuffer<Float>) {
+        self.n = n; self.k = k; self.packed = packed; self.colsum = colsum; self.scale = scale; self.bias = bias
+        wmax = packed.withPointer { Int32(qk_s8_absmax($0, packed.count)) }
+    }
 }
 
 enum Linear: Sendable {
@@ -59,6 +69,16 @@ struct ModelWeights: Sendable {
     /// DistilBERT pre_classifier (ReLU) or BERT pooler (tanh).
     let pre: Linear
     let classifier: Linear
+
+    /// Width of the encoder's and head's linear weights: 32 (FP32), 8, or 7 when every int8
+    /// layer's weights lie in [-63, 63] (`qsent-quantize --weight-bits 7`; the AVX2 kernel's
+    /// narrow step, see ckernels.h).
+    var weightBits: Int {
+        var linears = [pre]
+        for l in layers { l.forEach(linear: { _, d in linears.append(d) }, norm: { _, _ in }) }
+        let wmax = linears.map { l -> Int in if case .s8(let d) = l { return Int(d.wmax) } else { return 128 } }.max() ?? 0
+        return wmax > 127 ? 32 : wmax > 63 ? 8 : 7
+    }
 }
 
 /// Tensor names of the two HF layouts.

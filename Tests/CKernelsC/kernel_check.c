@@ -32,28 +32,31 @@ static float rfloat(void) { return (float)((double)rnd() / 4294967296.0 * 2.0 - 
         }                                                                                       \
     } while (0)
 
-// mode 0 random, 1 extreme (w = +-127, a in {-128, 127, -127}), 2 all -128 * 127
+// mode 0 random, 1 extreme (w = +-127, a in {-128, 127, -127}), 2 all -128 * 127; 3 and 4 as 0
+// and 1 with 7-bit weights (|w| <= 64: the AVX2 kernel's shorter step)
 static void check_gemm(qk_isa isa, int M, int N, int K, int mode, int n0, int n1) {
     const int Kp = (K + 3) / 4 * 4, lda = Kp + 4 * (rnd() % 2);
     int8_t *W = malloc((size_t)N * K), *A = calloc((size_t)M * lda, 1);
     for (int i = 0; i < N * K; i++)
-        W[i] = mode == 0 ? (int8_t)rint_in(-127, 127) : mode == 1 ? (rnd() & 1 ? 127 : -127) : 127;
+        W[i] = mode == 0 ? (int8_t)rint_in(-127, 127) : mode == 1 ? (rnd() & 1 ? 127 : -127)
+             : mode == 3 ? (int8_t)rint_in(-64, 64) : mode == 4 ? (rnd() & 1 ? 64 : -64) : 127;
     for (int m = 0; m < M; m++)
         for (int k = 0; k < K; k++) {
             int8_t v;
-            if (mode == 0) v = (int8_t)rint_in(-128, 127);
-            else if (mode == 1) { int t = rnd() % 3; v = t == 0 ? -128 : t == 1 ? 127 : -127; }
+            if (mode == 0 || mode == 3) v = (int8_t)rint_in(-128, 127);
+            else if (mode == 1 || mode == 4) { int t = rnd() % 3; v = t == 0 ? -128 : t == 1 ? 127 : -127; }
             else v = -128;
             A[(size_t)m * lda + k] = v;
         }
     int8_t *P = malloc(qk_packed_s8_size(N, K));
     int32_t *cs = malloc(sizeof(int32_t) * N);
     qk_pack_s8(N, K, W, K, P, cs);
+    const int wmax = qk_s8_absmax(P, qk_packed_s8_size(N, K));
     const int ldc = N + 3;
     int32_t *Cs = malloc(sizeof(int32_t) * (size_t)M * ldc), *Cv = malloc(sizeof(int32_t) * (size_t)M * ldc);
     for (int i = 0; i < M * ldc; i++) Cs[i] = Cv[i] = 0x5a5a5a5a;
-    qk_gemm_s8_s32(QK_ISA_SCALAR, M, N, K, A, lda, P, cs, Cs, ldc, n0, n1);
-    qk_gemm_s8_s32(isa, M, N, K, A, lda, P, cs, Cv, ldc, n0, n1);
+    qk_gemm_s8_s32(QK_ISA_SCALAR, M, N, K, A, lda, P, cs, wmax, Cs, ldc, n0, n1);
+    qk_gemm_s8_s32(isa, M, N, K, A, lda, P, cs, wmax, Cv, ldc, n0, n1);
     int bad = 0, naive_bad = 0;
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
@@ -76,8 +79,8 @@ static void check_gemm(qk_isa isa, int M, int N, int K, int mode, int n0, int n1
     for (int act = 0; act < 3; act++)
         for (int wb = 0; wb < 2; wb++) {
             for (int i = 0; i < M * ldc; i++) Fs[i] = Fv[i] = -7.0f;
-            qk_gemm_s8_f32(QK_ISA_SCALAR, M, N, K, A, lda, as, P, cs, ws, wb ? b : NULL, (qk_act)act, Fs, ldc, n0, n1);
-            qk_gemm_s8_f32(isa, M, N, K, A, lda, as, P, cs, ws, wb ? b : NULL, (qk_act)act, Fv, ldc, n0, n1);
+            qk_gemm_s8_f32(QK_ISA_SCALAR, M, N, K, A, lda, as, P, cs, wmax, ws, wb ? b : NULL, (qk_act)act, Fs, ldc, n0, n1);
+            qk_gemm_s8_f32(isa, M, N, K, A, lda, as, P, cs, wmax, ws, wb ? b : NULL, (qk_act)act, Fv, ldc, n0, n1);
             int fbad = 0; // bit for bit, GELU included (fused multiply-adds in every erf polynomial)
             for (int i = 0; i < M * ldc; i++)
                 if (memcmp(&Fs[i], &Fv[i], sizeof(float)) != 0) fbad++;
@@ -346,7 +349,7 @@ int main(void) {
                                  {6, 64, 130}, {25, 100, 99}, {64, 96, 384}, {2, 35, 3}, {9, 160, 1536},
                                  {1, 1000, 37}, {1, 50, 130}, {1, 96, 768}};
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (int mode = 0; mode < 3; mode++) {
+            for (int mode = 0; mode < 5; mode++) {
                 int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
                 check_gemm(isa, M, N, K, mode, 0, N);
                 if (N > 32) check_gemm(isa, M, N, K, mode, 16, N - (N > 40 ? 7 : 0));
@@ -356,7 +359,7 @@ int main(void) {
         for (int t = 0; t < 20; t++) {
             int M = rint_in(1, 20), N = rint_in(1, 200), K = rint_in(1, 300);
             int n0 = (rint_in(0, N - 1) / 16) * 16, n1 = rint_in(n0 + 1, N);
-            check_gemm(isa, M, N, K, 0, n0, n1);
+            check_gemm(isa, M, N, K, t % 2 ? 3 : 0, n0, n1);
         }
         const int qs[][2] = {{1, 1}, {3, 7}, {5, 31}, {6, 32}, {7, 33}, {11, 384}, {4, 1001}};
         for (size_t s = 0; s < sizeof qs / sizeof qs[0]; s++) check_quant(isa, qs[s][0], qs[s][1]);

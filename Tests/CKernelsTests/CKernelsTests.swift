@@ -31,7 +31,12 @@ struct Int8Case {
     var packed: [Int8]
     var colsum: [Int32]
 
-    enum Mode { case random, extreme, allMin }
+    /// narrow / narrowExtreme: 7-bit weights (|w| <= 64, the AVX2 kernel's shorter step).
+    enum Mode { case random, extreme, allMin, narrow, narrowExtreme }
+    static let allModes: [Mode] = [.random, .extreme, .allMin, .narrow, .narrowExtreme]
+
+    /// max |w|: what the engine passes as wmax (qk_s8_absmax over the packed weights).
+    var wmax: Int32 { Int32(qk_s8_absmax(packed, packed.count)) }
 
     init(M: Int, N: Int, K: Int, mode: Mode, rng: inout SplitMix64) {
         self.M = M; self.N = N; self.K = K
@@ -42,14 +47,16 @@ struct Int8Case {
             case .random: return Int8.random(in: -127...127, using: &rng)
             case .extreme: return Bool.random(using: &rng) ? 127 : -127
             case .allMin: return 127
+            case .narrow: return Int8.random(in: -64...64, using: &rng)
+            case .narrowExtreme: return Bool.random(using: &rng) ? 64 : -64
             }
         }
         A = [Int8](repeating: 0, count: M * lda)
         for m in 0..<M {
             for k in 0..<K {
                 switch mode {
-                case .random: A[m * lda + k] = Int8.random(in: -128...127, using: &rng)
-                case .extreme: A[m * lda + k] = [-128, 127, -127][Int.random(in: 0..<3, using: &rng)]
+                case .random, .narrow: A[m * lda + k] = Int8.random(in: -128...127, using: &rng)
+                case .extreme, .narrowExtreme: A[m * lda + k] = [-128, 127, -127][Int.random(in: 0..<3, using: &rng)]
                 case .allMin: A[m * lda + k] = -128
                 }
             }
@@ -61,7 +68,7 @@ struct Int8Case {
 
     func s32(_ isa: qk_isa, n0: Int, n1: Int, ldc: Int) -> [Int32] {
         var C = [Int32](repeating: 0x5A5A_5A5A, count: M * ldc)
-        qk_gemm_s8_s32(isa, Int32(M), Int32(N), Int32(K), A, Int32(lda), packed, colsum, &C,
+        qk_gemm_s8_s32(isa, Int32(M), Int32(N), Int32(K), A, Int32(lda), packed, colsum, wmax, &C,
                        Int32(ldc), Int32(n0), Int32(n1))
         return C
     }
@@ -100,6 +107,20 @@ final class CKernelsTests: XCTestCase {
         }
     }
 
+    /// qk_s8_absmax (the wmax the engine passes) against the definition, -128 included.
+    func testAbsMax() {
+        var rng = SplitMix64(seed: 11)
+        XCTAssertEqual(qk_s8_absmax(nil, 0), 0)
+        for count in [1, 3, 31, 32, 33, 64, 1000, 4099] {
+            for bound in [Int8(1), 63, 64, 65, 127] {
+                var w = (0..<count).map { _ in Int8.random(in: -bound...bound, using: &rng) }
+                XCTAssertEqual(Int(qk_s8_absmax(w, w.count)), w.map { abs(Int($0)) }.max()!, "count \(count) bound \(bound)")
+                w[Int.random(in: 0..<count, using: &rng)] = -128
+                XCTAssertEqual(qk_s8_absmax(w, w.count), 128)
+            }
+        }
+    }
+
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (1, 17, 5), (3, 33, 7), (5, 16, 64), (7, 1000, 37), (13, 48, 384), (6, 64, 130),
         (25, 100, 99), (64, 96, 384), (2, 35, 3), (9, 160, 1536), (1, 384, 384), (1, 1000, 37), (1, 50, 130),
@@ -109,7 +130,7 @@ final class CKernelsTests: XCTestCase {
     func testScalarGemmMatchesNaive() {
         var rng = SplitMix64(seed: 2)
         for (M, N, K) in Self.shapes {
-            for mode in [Int8Case.Mode.random, .extreme, .allMin] {
+            for mode in Int8Case.allModes {
                 let c = Int8Case(M: M, N: N, K: K, mode: mode, rng: &rng)
                 let ldc = N + 3
                 let got = c.s32(QK_ISA_SCALAR, n0: 0, n1: N, ldc: ldc)
@@ -132,7 +153,7 @@ final class CKernelsTests: XCTestCase {
         var rng = SplitMix64(seed: 3)
         for isa in simdISAs {
             for (M, N, K) in Self.shapes {
-                for mode in [Int8Case.Mode.random, .extreme, .allMin] {
+                for mode in Int8Case.allModes {
                     let c = Int8Case(M: M, N: N, K: K, mode: mode, rng: &rng)
                     var ranges = [(0, N)]
                     if N > 32 { ranges.append((16, N - (N > 40 ? 7 : 0))) }
@@ -151,7 +172,7 @@ final class CKernelsTests: XCTestCase {
                 let K = Int.random(in: 1...300, using: &rng)
                 let n0 = Int.random(in: 0..<N, using: &rng) / 16 * 16
                 let n1 = Int.random(in: (n0 + 1)...N, using: &rng)
-                let c = Int8Case(M: M, N: N, K: K, mode: .random, rng: &rng)
+                let c = Int8Case(M: M, N: N, K: K, mode: Bool.random(using: &rng) ? .random : .narrow, rng: &rng)
                 XCTAssertEqual(c.s32(isa, n0: n0, n1: n1, ldc: N), c.s32(QK_ISA_SCALAR, n0: n0, n1: n1, ldc: N),
                                "\(isaName(isa)) M=\(M) N=\(N) K=\(K) n=[\(n0),\(n1))")
             }
@@ -163,7 +184,8 @@ final class CKernelsTests: XCTestCase {
         var rng = SplitMix64(seed: 4)
         for isa in simdISAs {
             for (M, N, K) in [(1, 17, 5), (7, 1000, 37), (13, 48, 384), (25, 100, 99), (6, 64, 768)] {
-                let c = Int8Case(M: M, N: N, K: K, mode: .random, rng: &rng)
+              for mode in [Int8Case.Mode.random, .narrow] {
+                let c = Int8Case(M: M, N: N, K: K, mode: mode, rng: &rng)
                 let ascale = (0..<M).map { _ in Float.random(in: 0.001...0.02, using: &rng) }
                 let wscale = (0..<N).map { _ in Float.random(in: 0.0005...0.01, using: &rng) }
                 let bias = (0..<N).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -173,19 +195,20 @@ final class CKernelsTests: XCTestCase {
                             var ref = [Float](repeating: -7, count: M * N)
                             var got = ref
                             qk_gemm_s8_f32(QK_ISA_SCALAR, Int32(M), Int32(N), Int32(K), c.A, Int32(c.lda), ascale,
-                                           c.packed, c.colsum, wscale, withBias ? bias : nil, act, &ref,
+                                           c.packed, c.colsum, c.wmax, wscale, withBias ? bias : nil, act, &ref,
                                            Int32(N), Int32(n0), Int32(n1))
                             qk_gemm_s8_f32(isa, Int32(M), Int32(N), Int32(K), c.A, Int32(c.lda), ascale,
-                                           c.packed, c.colsum, wscale, withBias ? bias : nil, act, &got,
+                                           c.packed, c.colsum, c.wmax, wscale, withBias ? bias : nil, act, &got,
                                            Int32(N), Int32(n0), Int32(n1))
                             // Bit for bit, GELU included: every ISA's erf polynomial is the same
                             // chain of fused multiply-adds (the scalar one through fmaf).
                             var bad = 0
                             for i in 0..<ref.count where ref[i].bitPattern != got[i].bitPattern { bad += 1 }
-                            XCTAssertEqual(bad, 0, "\(isaName(isa)) M=\(M) N=\(N) K=\(K) act=\(act.rawValue) bias=\(withBias)")
+                            XCTAssertEqual(bad, 0, "\(isaName(isa)) M=\(M) N=\(N) K=\(K) \(mode) act=\(act.rawValue) bias=\(withBias)")
                         }
                     }
                 }
+              }
             }
         }
     }

@@ -52,6 +52,14 @@ typedef enum { QK_ACT_NONE = 0, QK_ACT_GELU = 1, QK_ACT_RELU = 2 } qk_act;
 size_t qk_packed_s8_size(int N, int K);
 void qk_pack_s8(int N, int K, const int8_t *W, int ldw, int8_t *packed, int32_t *colsum);
 
+/// The largest |w| over `count` int8 weights (128 if one is -128; 0 for count 0): the `wmax`
+/// a caller passes to the int8 GEMMs below for a layer's packed weights.
+int qk_s8_absmax(const int8_t *w, size_t count);
+
+/// Weights narrow enough for the AVX2 kernel's shorter exact step (7-bit weights: a blob made
+/// with `qsent-quantize --weight-bits 7`): every |w| <= QK_S8_NARROW_MAX.
+#define QK_S8_NARROW_MAX 64
+
 /// Per-row symmetric dynamic quantization: scale[m] = max|X[m][:]| / 127 (1 if the row is 0),
 /// Q[m][k] = round-half-away(X[m][k] / scale[m]) clamped to [-127, 127]; Q[m][K..ldq) = 0.
 /// ldq must be >= round_up(K, 4).
@@ -61,15 +69,18 @@ void qk_quantize_rows_s8(qk_isa isa, int M, int K, const float *X, int ldx,
 /// Raw int32 accumulators: C[m][n] = sum_k A[m][k] * W[n][k] for n in [n0, n1).
 /// A is int8 [M][lda] with lda >= round_up(K,4) and zero padding in [K, round_up(K,4)).
 /// Activations may be any int8 (including -128); weights in [-127, 127].
+/// wmax: a bound on |w| over the packed weights (qk_s8_absmax; 127 if unknown). Every kernel
+/// gives the same exact sums for any wmax that holds; the AVX2 kernel takes its shorter step
+/// when wmax <= QK_S8_NARROW_MAX and colsum is given. A wmax that does not hold may saturate.
 /// Used by tests to check every SIMD kernel bit-exact against the scalar reference.
 void qk_gemm_s8_s32(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
-                    const int8_t *packed, const int32_t *colsum,
+                    const int8_t *packed, const int32_t *colsum, int wmax,
                     int32_t *C, int ldc, int n0, int n1);
 
 /// Fused int8 linear layer:
 ///   C[m][n] = act(acc[m][n] * ascale[m] * wscale[n] + bias[n])   (bias may be NULL)
 void qk_gemm_s8_f32(qk_isa isa, int M, int N, int K, const int8_t *A, int lda,
-                    const float *ascale, const int8_t *packed, const int32_t *colsum,
+                    const float *ascale, const int8_t *packed, const int32_t *colsum, int wmax,
                     const float *wscale, const float *bias, qk_act act,
                     float *C, int ldc, int n0, int n1);
 

@@ -46,11 +46,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "common"))
 import benchlib  # noqa: E402
 
 TAG = "sidebyside"
-QSENT_ENGINES = ("qsent-int8", "qsent-int8-avx2", "qsent-fp32", "qsent-fp32-avx2")
+QSENT_ENGINES = ("qsent-int8", "qsent-int8-w7", "qsent-int8-avx2", "qsent-fp32", "qsent-fp32-avx2")
 PEER_ENGINES = ("ort-int8", "ort-fp32", "torch-fp32", "torch-dynamic-int8")
 DEFAULT_ENGINES = ("qsent-int8", "qsent-fp32", "ort-int8", "ort-fp32", "torch-fp32", "torch-dynamic-int8")
 TITLES = {
     "qsent-int8": "qsent int8",
+    "qsent-int8-w7": "qsent int8, 7-bit weights",
     "qsent-int8-avx2": "qsent int8 (--isa avx2)",
     "qsent-fp32": "qsent FP32",
     "qsent-fp32-avx2": "qsent FP32 (--isa avx2)",
@@ -59,7 +60,7 @@ TITLES = {
     "torch-fp32": "PyTorch FP32",
     "torch-dynamic-int8": "PyTorch dynamic int8",
 }
-COLORS = {"qsent-int8": "#1f4e9c", "qsent-int8-avx2": "#5b8fd6", "qsent-fp32": "#9dbbe8", "qsent-fp32-avx2": "#c9d9f2",
+COLORS = {"qsent-int8": "#1f4e9c", "qsent-int8-w7": "#0b2a5e", "qsent-int8-avx2": "#5b8fd6", "qsent-fp32": "#9dbbe8", "qsent-fp32-avx2": "#c9d9f2",
           "ort-int8": "#d35400", "ort-fp32": "#f0a35e", "torch-fp32": "#2e8b57", "torch-dynamic-int8": "#8fd19e"}
 MODEL_TITLES = {"h384": "stand-in, dim 384 (distilbert-h384-imdb, trained)",
                 "h768": "dim 768 (random weights, distilbert-base geometry, the stand-in's tokenizer)"}
@@ -103,6 +104,9 @@ def prepare_models(args, bins):
         models["h384"] = {"blob": args.blob, "hf": args.hf, "reviews": args.reviews,
                           "reference": ref if os.path.exists(ref) else None,
                           "latency_reps": args.latency_reps}
+        if "qsent-int8-w7" in args.engines:
+            models["h384"]["blob7"] = quantize_if_stale(bins, args.hf, os.path.join(args.work, "h384-w7.qsent"),
+                                                        ["--weight-bits", "7"])
     if "h768" in args.models:
         rnd = os.path.join(args.random_root, "distilbert768")
         if not os.path.exists(os.path.join(rnd, "model.safetensors")):
@@ -122,13 +126,22 @@ def prepare_models(args, bins):
         for n in TOKENIZER_FILES:
             if os.path.exists(os.path.join(args.hf, n)):
                 shutil.copyfile(os.path.join(args.hf, n), os.path.join(hf, n))
-        blob = os.path.join(args.work, "distilbert768.qsent")
-        if not os.path.exists(blob) or os.path.getmtime(blob) < os.path.getmtime(os.path.join(rnd, "model.safetensors")) \
-                or os.path.getmtime(blob) < os.path.getmtime(bins["qsent-quantize"]):
-            run([bins["qsent-quantize"], hf, "-o", blob, "--force"], stdout=sys.stderr)
+        blob = quantize_if_stale(bins, hf, os.path.join(args.work, "distilbert768.qsent"), [])
         models["h768"] = {"blob": blob, "hf": hf, "reviews": args.reviews768, "reference": None,
                           "latency_reps": args.latency_reps768}
+        if "qsent-int8-w7" in args.engines:
+            models["h768"]["blob7"] = quantize_if_stale(bins, hf, os.path.join(args.work, "distilbert768-w7.qsent"),
+                                                        ["--weight-bits", "7"])
     return models
+
+
+def quantize_if_stale(bins, hf, blob, flags):
+    """qsent-quantize HF into BLOB (with FLAGS) unless BLOB is newer than the weights and the quantizer."""
+    weights = os.path.join(hf, "model.safetensors")
+    if not os.path.exists(blob) or os.path.getmtime(blob) < os.path.getmtime(weights) \
+            or os.path.getmtime(blob) < os.path.getmtime(bins["qsent-quantize"]):
+        run([bins["qsent-quantize"], hf, "-o", blob, "--force"] + flags, stdout=sys.stderr)
+    return blob
 
 
 def prepare_peers(args, models):
@@ -311,7 +324,7 @@ def qsent_inproc_mean(args, bins, model, isa_flags, texts, reps):
 
 
 def run_qsent(args, bins, tag, m, engine, rows, texts, tmp):
-    model = m["blob"] if engine.startswith("qsent-int8") else m["hf"]
+    model = m["blob7"] if engine == "qsent-int8-w7" else m["blob"] if engine.startswith("qsent-int8") else m["hf"]
     isa = "avx2" if engine.endswith("-avx2") else None
     isa_flags = ["--isa", isa] if isa else []
     dump = os.path.join(tmp, "%s-%s.jsonl" % (tag, engine))
@@ -438,6 +451,14 @@ def summarize(R):
             if "isa" in rs[0]:
                 d["isa"] = rs[0]["isa"]
             s[e] = d
+        w7 = runs.get("qsent-int8-w7")
+        for e, rs in runs.items():  # the 7-bit-weight blob against every other engine, paired by round
+            if w7 and e != "qsent-int8-w7":
+                pr = [round(a["reviews_per_s"] / b["reviews_per_s"], 3) for a, b in zip(w7, rs)]
+                s[e]["w7_over"] = {"per_round": pr, "median_of_per_round": med(pr)}
+                if "latency" in w7[0] and "latency" in rs[0]:
+                    s[e]["w7_p50_over"] = {n: med(round(a["latency"][n]["p50_ms"] / b["latency"][n]["p50_ms"], 3)
+                                                  for a, b in zip(w7, rs)) for n in rs[0]["latency"]}
         a8, a32 = runs.get("qsent-int8-avx2"), runs.get("qsent-fp32-avx2")
         if a8 and a32:  # int8 over FP32 with the AVX2 kernels on both sides, paired by round
             pr = [round(a["reviews_per_s"] / b["reviews_per_s"], 3) for a, b in zip(a8, a32)]
@@ -513,6 +534,16 @@ def markdown(R, png_names):
                 "**%.2f×** (%s)" % (ratio["median_of_per_round"], ", ".join("%.2f" % x for x in ratio["per_round"])) if ratio else ("1" if e == "qsent-int8" else "—"),
                 fmt(d["cpu_ms_per_review"], 1), fmt(d["peak_rss_mb"], 1), fmt(d.get("accuracy"), 4),
                 fmt(d.get(agree_k), 4), ("%.3g" % d[diff_k]) if isinstance(d.get(diff_k), float) else fmt(d.get(diff_k), 3)))
+        w7 = [(e, d["w7_over"], d.get("w7_p50_over", {})) for e, d in s.items() if "w7_over" in d]
+        if w7:
+            L += ["", "qsent int8 with 7-bit weights (`qsent-quantize --weight-bits 7`) ÷ each engine, medians of "
+                  "per-round ratios: " + "; ".join(
+                      "%s **%.2f×** (per round %s%s)" % (TITLES[e], r["median_of_per_round"],
+                                                         ", ".join("%.2f" % x for x in r["per_round"]),
+                                                         "; p50 latency " + " / ".join(
+                                                             "%s: %.2f×" % (n, v) for n, v in sorted(p.items(), key=lambda t: int(t[0])))
+                                                         if p else "")
+                      for e, r, p in w7) + "."]
         r = s.get("qsent-fp32-avx2", {}).get("avx2_int8_over")
         if r:
             L += ["", "With the AVX2 kernels on both sides, qsent int8 (--isa avx2) ÷ qsent FP32 (--isa avx2): "

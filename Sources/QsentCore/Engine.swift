@@ -46,7 +46,8 @@ public final class Engine: Sendable {
         forward = Forward(weights: weights, kernels: kernels, attention: attention)
         info = ModelInfo(name: name, architecture: c.architecture.rawValue, labels: c.labels,
                          maxTokens: maxTokens, isa: kernels.isaName, precision: precision,
-                         checksum: checksum, path: path, attention: attention.rawValue)
+                         checksum: checksum, path: path, attention: attention.rawValue,
+                         weightBits: weights.weightBits)
     }
 
     public var config: ModelConfig { forward.weights.config }

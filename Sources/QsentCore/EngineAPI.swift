@@ -55,6 +55,8 @@ public struct ModelInfo: Sendable, Equatable {
     public var path: String
     /// Attention arithmetic in use: "fp32" or "int16" (AttentionArithmetic).
     public var attention: String
+    /// Bits of the linear layers' weights: 8, 7 (a blob made with --weight-bits 7), or 32 (FP32).
+    public var weightBits: Int
 }
 
 /// One classified text.

@@ -133,6 +133,7 @@ struct Eval: ParsableCommand {
         w.key("precision"); w.string(engine.info.precision)
         w.key("isa"); w.string(engine.info.isa)
         w.key("attention"); w.string(engine.info.attention)
+        w.key("weight_bits"); w.number(engine.info.weightBits)
         w.key("threads"); w.number(engineFlags.threads)
         w.key("reviews"); w.number(n)
         w.key("accuracy"); w.number(Double(correct) / Double(n))
@@ -151,7 +152,7 @@ struct Eval: ParsableCommand {
         if json {
             print(w.text)
         } else {
-            print("model      \(engine.info.name) (\(engine.info.precision), \(engine.info.attention) attention, \(engine.info.isa), \(engineFlags.threads) threads)")
+            print("model      \(engine.info.name) (\(engine.info.precision)\(engine.info.weightBits == 7 ? ", 7-bit weights" : ""), \(engine.info.attention) attention, \(engine.info.isa), \(engineFlags.threads) threads)")
             print("reviews    \(n)")
             print("accuracy   " + NumberFormat.fixed(Double(correct) / Double(n), 4))
             print("x-entropy  " + NumberFormat.fixed(ce / Double(n), 4))

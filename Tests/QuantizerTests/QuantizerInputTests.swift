@@ -104,6 +104,37 @@ final class QuantizerInputTests: XCTestCase {
         }
     }
 
+    /// `weightBits: 7` (qsent-quantize --weight-bits 7): every linear layer's weights in [-63, 63]
+    /// with each channel reaching its bound, the width in the meta, the blob loads and still
+    /// agrees with FP32; other widths are refused with a message.
+    func testSevenBitWeights() throws {
+        let folder = try writeModel("w7")
+        let (model, report) = try Quantizer.quantize(directory: folder.path, maxTokens: 32, weightBits: 7)
+        XCTAssertEqual(model.meta.quantization["weight_bits"], "7")
+        XCTAssertEqual(report.tensors.filter { $0.storage == "int8/channel, 7-bit" }.count, 4 * Self.layers + 1)
+        var linears = [model.pre]
+        for l in model.layers { l.forEach(linear: { _, q in linears.append(q) }, norm: { _, _ in }) }
+        for q in linears { XCTAssertEqual(q.packed.map { abs(Int($0)) }.max(), 63) }
+        let (eight, _) = try Quantizer.quantize(directory: folder.path, maxTokens: 32)
+        XCTAssertEqual(eight.meta.quantization["weight_bits"], "8")
+        XCTAssertEqual(eight.pre.packed.map { abs(Int($0)) }.max(), 127)
+
+        let out = dir.appendingPathComponent("w7.qsent")
+        try AtomicFile.write(try model.blobBytes(), to: out.path, force: false)
+        let fp32 = try Engine(path: folder.path, options: EngineOptions(maxTokens: 32))
+        let int7 = try Engine(path: out.path)
+        let texts = ["the good film", "bad films .", "the the the bad good", ""]
+        var worst: Float = 0
+        for (a, b) in zip(fp32.classify(texts), int7.classify(texts)) {
+            for (x, y) in zip(a.logits, b.logits) { worst = max(worst, abs(x - y)) }
+        }
+        print("7-bit weights vs FP32, tiny model: max |Δlogit| \(worst)")
+        XCTAssertLessThan(worst, 0.005) // achieved 0.0014 (avx2, narrow step)
+        XCTAssertThrowsError(try Quantizer.quantize(directory: folder.path, maxTokens: 32, weightBits: 6)) { e in
+            XCTAssertTrue("\(e)".contains("use 8 (the default) or 7"), "\(e)")
+        }
+    }
+
     func testF16CheckpointIsAccepted() throws {
         let folder = try writeModel("f16") { list in list = list.map { ($0.0, $0.1, "F16") } }
         XCTAssertNoThrow(try Quantizer.quantize(directory: folder.path, maxTokens: 32))

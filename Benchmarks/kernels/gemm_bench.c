@@ -78,8 +78,9 @@ __attribute__((target("avx2"), noinline)) static double peak_avx2_s8(void) {
     (void)sink;
     return 8.0 * 32 * 2 * (PEAK_ITERS / 2) / t * 1e-9;
 }
-// The AVX2 kernel's step since the XOR scheme (qk_avx2.c): vpxor, vpmaddubsw, vpmaddwd, vpaddd.
-__attribute__((target("avx2"), noinline)) static double peak_avx2_xor(void) {
+// The AVX2 kernel's steps (qk_avx2.c): with_xor, the XOR scheme for 8-bit weights (vpxor,
+// vpmaddubsw, vpmaddwd, vpaddd); without, the narrow step on 7-bit weights (no vpxor).
+__attribute__((target("avx2"), always_inline)) static inline double peak_avx2_u8(const int with_xor) {
     __m256i acc[8], n[4], u[4];
     for (int i = 0; i < 8; i++) acc[i] = _mm256_set1_epi32(i);
     for (int i = 0; i < 4; i++) n[i] = _mm256_set1_epi8((char)(i & 1 ? -1 : 0)), u[i] = _mm256_set1_epi8((char)(i + 1));
@@ -88,8 +89,8 @@ __attribute__((target("avx2"), noinline)) static double peak_avx2_xor(void) {
     double t0 = cpu_now();
     for (long i = 0; i < PEAK_ITERS / 2; i++) {
         for (int r = 0; r < 4; r++) {
-            __m256i a = _mm256_maddubs_epi16(u[r], _mm256_xor_si256(w0, n[r]));
-            __m256i b = _mm256_maddubs_epi16(u[r], _mm256_xor_si256(w1, n[r]));
+            __m256i a = _mm256_maddubs_epi16(u[r], with_xor ? _mm256_xor_si256(w0, n[r]) : w0);
+            __m256i b = _mm256_maddubs_epi16(u[r], with_xor ? _mm256_xor_si256(w1, n[r]) : w1);
             acc[2 * r] = _mm256_add_epi32(acc[2 * r], _mm256_madd_epi16(a, ones));
             acc[2 * r + 1] = _mm256_add_epi32(acc[2 * r + 1], _mm256_madd_epi16(b, ones));
         }
@@ -102,28 +103,8 @@ __attribute__((target("avx2"), noinline)) static double peak_avx2_xor(void) {
     (void)sink;
     return 8.0 * 32 * 2 * (PEAK_ITERS / 2) / t * 1e-9;
 }
-// The kernel's narrow step on 7-bit weights (qk_avx2.c): vpmaddubsw, vpmaddwd, vpaddd.
-__attribute__((target("avx2"), noinline)) static double peak_avx2_narrow(void) {
-    __m256i acc[8], u[4];
-    for (int i = 0; i < 8; i++) acc[i] = _mm256_set1_epi32(i);
-    for (int i = 0; i < 4; i++) u[i] = _mm256_set1_epi8((char)(i + 1));
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i w0 = _mm256_set1_epi8(3), w1 = _mm256_set1_epi8(5);
-    double t0 = cpu_now();
-    for (long i = 0; i < PEAK_ITERS / 2; i++) {
-        for (int r = 0; r < 4; r++) {
-            acc[2 * r] = _mm256_add_epi32(acc[2 * r], _mm256_madd_epi16(_mm256_maddubs_epi16(u[r], w0), ones));
-            acc[2 * r + 1] = _mm256_add_epi32(acc[2 * r + 1], _mm256_madd_epi16(_mm256_maddubs_epi16(u[r], w1), ones));
-        }
-        __asm__ volatile("" : "+x"(w0), "+x"(w1));
-    }
-    double t = cpu_now() - t0;
-    __m256i s = acc[0];
-    for (int i = 1; i < 8; i++) s = _mm256_add_epi32(s, acc[i]);
-    volatile int sink = _mm256_extract_epi32(s, 0);
-    (void)sink;
-    return 8.0 * 32 * 2 * (PEAK_ITERS / 2) / t * 1e-9;
-}
+__attribute__((target("avx2"), noinline)) static double peak_avx2_xor(void) { return peak_avx2_u8(1); }
+__attribute__((target("avx2"), noinline)) static double peak_avx2_narrow(void) { return peak_avx2_u8(0); }
 __attribute__((target("avx2,fma"), noinline)) static double peak_fma_ymm(void) {
     __m256 acc[10];
     for (int i = 0; i < 10; i++) acc[i] = _mm256_set1_ps((float)i);

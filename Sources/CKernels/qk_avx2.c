@@ -383,78 +383,21 @@ QK_T static void s8_interleave(int R, int Kp, const int8_t *A, int lda, int m0, 
 // three vector ops instead of four, two of them on the multiply ports. The correction is per
 // channel (128 * colsum), subtracted at store. Bit-exact with the scalar reference.
 
-// acc[r][h] += u[r] . W[panel channels 8h..8h+7]; ub[kg][r] = u[4kg..4kg+3] (4 bytes per row).
-QK_TI void s8n_kernel(const int R, int nkg, const uint8_t *ub, const int8_t *pw, __m256i acc[S8_MR][2]) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    QK_UNROLL
-    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    for (int kg = 0; kg < nkg; kg++) {
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(pw + (size_t)kg * 64));
-        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(pw + (size_t)kg * 64 + 32));
-        const uint8_t *p = ub + (size_t)kg * 4 * R;
-        QK_UNROLL
-        for (int r = 0; r < R; r++) {
-            int32_t uv;
-            memcpy(&uv, p + 4 * r, 4);
-            const __m256i vu = _mm256_set1_epi32(uv); // vpbroadcastd m32
-            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(vu, w0), ones));
-            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(vu, w1), ones));
-        }
-    }
-}
-
-// ub[kg][r] = A[m0 + r][4kg..4kg+3] XOR 0x80 for rows m0..m0+R-1.
-QK_T static void s8n_interleave(int R, int Kp, const int8_t *A, int lda, int m0, uint8_t *ub) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (int r = 0; r < R; r++) {
-        const int8_t *src = A + (size_t)(m0 + r) * (size_t)lda;
-        int k = 0;
-        for (; k + 32 <= Kp; k += 32) {
-            const __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(src + k)), flip);
-            uint32_t d[8];
-            _mm256_storeu_si256((__m256i *)d, u);
-            uint8_t *o = ub + ((size_t)(k / 4) * R + r) * 4;
-            QK_UNROLL
-            for (int j = 0; j < 8; j++) memcpy(o + (size_t)j * R * 4, &d[j], 4);
-        }
-        for (; k < Kp; k++) ub[((size_t)(k / 4) * R + r) * 4 + (k % 4)] = (uint8_t)src[k] ^ 0x80;
-    }
-}
-
-// 128 * colsum[nb..nb+15] (zero past N), the per-channel correction of the narrow step.
-QK_TI void s8n_correction(const int32_t *colsum, int N, int nb, __m256i *c0, __m256i *c1) {
-    if (nb + 16 <= N) {
-        *c0 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(colsum + nb)), 7);
-        *c1 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(colsum + nb + 8)), 7);
-        return;
-    }
-    int32_t t[16];
-    for (int j = 0; j < 16; j++) t[j] = nb + j < N ? colsum[nb + j] * 128 : 0;
-    *c0 = _mm256_loadu_si256((const __m256i *)t);
-    *c1 = _mm256_loadu_si256((const __m256i *)(t + 8));
-}
-
-QK_TI void s8n_block(const int R, const s8_args *g, int m0, const uint8_t *ub, const int8_t *packed,
-                     const int32_t *colsum, int nb_lo, int nb_hi) {
-    for (int nb = nb_lo; nb < nb_hi; nb += 16) {
-        const int8_t *pw = packed + (size_t)(nb / 16) * (size_t)g->Kp * 16;
-        __m256i acc[S8_MR][2], c0, c1;
-        s8n_kernel(R, g->Kp / 4, ub, pw, acc);
-        s8n_correction(colsum, g->N, nb, &c0, &c1);
-        QK_UNROLL
-        for (int r = 0; r < R; r++)
-            qk_avx2_store16(g->out_f32, g->C, g->ldc, m0 + r, nb, g->n0, g->n1,
-                            g->out_f32 ? g->ascale[m0 + r] : 0.0f, g->wscale, g->bias, g->act,
-                            _mm256_sub_epi32(acc[r][0], c0), _mm256_sub_epi32(acc[r][1], c1));
-    }
-}
+// The rows x 16 channels GEMM on u = a + 128 (shared with the AVX-VNNI kernel, which steps
+// with vpdpbusd). 4 rows: each step needs temporaries besides the 8 accumulators.
+#define U8S8_MR 4
+#define U8S8_STEP(acc, u, w) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, w), _mm256_set1_epi16(1)))
+#include "qk_avx2_u8s8.h"
 
 QK_T void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const float *ascale,
                           const int8_t *packed, const int32_t *colsum, int wmax, const float *wscale,
                           const float *bias, qk_act act, void *C, int ldc, int n0, int n1, int out_f32) {
+    if (colsum != NULL && wmax <= QK_S8_NARROW_MAX) {
+        u8s8_gemm(M, N, K, A, lda, ascale, packed, colsum, wscale, bias, act, C, ldc, n0, n1, out_f32);
+        return;
+    }
     const int Kp = QK_ROUND_UP(K, 4);
     s8_args g = {M, N, Kp, lda, ldc, n0, n1, out_f32, A, ascale, wscale, bias, act, C};
-    const int narrow = colsum != NULL && wmax <= QK_S8_NARROW_MAX;
     uint8_t stack_ib[S8_MR * 2 * (Kp <= S8_STACK_KP ? Kp : 4)] __attribute__((aligned(32)));
     uint8_t *ib = Kp <= S8_STACK_KP ? stack_ib : (uint8_t *)malloc((size_t)S8_MR * 2 * (size_t)Kp);
     if (!ib) {
@@ -470,16 +413,6 @@ QK_T void qk_avx2_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const f
         const int nc_hi = nc + chunk < n1 ? nc + chunk : n1;
         for (int m0 = 0; m0 < M; m0 += S8_MR) {
             const int R = M - m0 < S8_MR ? M - m0 : S8_MR;
-            if (narrow) {
-                s8n_interleave(R, Kp, A, lda, m0, ib);
-                switch (R) {
-                case 4: s8n_block(4, &g, m0, ib, packed, colsum, nc, nc_hi); break;
-                case 3: s8n_block(3, &g, m0, ib, packed, colsum, nc, nc_hi); break;
-                case 2: s8n_block(2, &g, m0, ib, packed, colsum, nc, nc_hi); break;
-                default: s8n_block(1, &g, m0, ib, packed, colsum, nc, nc_hi); break;
-                }
-                continue;
-            }
             s8_interleave(R, Kp, A, lda, m0, ib, neg);
             switch (R) {
             case 4: s8_block(4, &g, m0, ib, neg, packed, nc, nc_hi); break;

@@ -33,7 +33,7 @@ struct QsentQuantize: ParsableCommand {
     var name: String?
 
     @Option(name: .customLong("weight-bits"),
-            help: "Bits of the linear layers' weights: 8 ([-127, 127]), or 7 ([-63, 63]), which the AVX2 kernels run about 1.3x faster on CPUs without VNNI at a small cost in fidelity (docs/FORMAT.md).")
+            help: "Bits of the linear layers' weights: 8 ([-127, 127]), or 7 ([-63, 63]), which the AVX2 kernels run about 1.2x faster end to end on CPUs without VNNI, at a small cost in fidelity (docs/FORMAT.md).")
     var weightBits: Int = 8
 
     @Flag(name: .long, help: "Replace OUTPUT if it exists.")

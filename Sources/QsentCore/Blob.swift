@@ -580,12 +580,14 @@ public final class Blob: Sendable {
         func norm(_ p: String) throws -> LayerNormWeights {
             LayerNormWeights(gamma: try floats(mark("\(p).gamma"), [c.dim]), beta: try floats(mark("\(p).beta"), [c.dim]))
         }
+        // 7-bit weights (qsent-quantize --weight-bits 7): measure each layer's range.
+        let measure = meta.quantization["weight_bits"] == "7"
         func int8Linear(_ p: String, n: Int, k: Int) throws -> Linear {
             return .s8(DenseS8(n: n, k: k,
                                packed: try int8s(mark("\(p).packed"), PackedS8.shape(n: n, k: k)),
                                colsum: try int32s(mark("\(p).colsum"), [n]),
                                scale: try floats(mark("\(p).scale"), [n]),
-                               bias: try floats(mark("\(p).bias"), [n])))
+                               bias: try floats(mark("\(p).bias"), [n]), measure: measure))
         }
         func f32Linear(_ p: String, n: Int, k: Int) throws -> Linear {
             .f32(DenseF32(n: n, k: k, weight: try floats(mark("\(p).weight"), [n, k]), bias: try floats(mark("\(p).bias"), [n])))

@@ -16,14 +16,16 @@ struct DenseS8: Sendable {
     let colsum: ConstBuffer<Int32>
     let scale: ConstBuffer<Float>
     let bias: ConstBuffer<Float>
-    /// max |w| over `packed`, measured when the layer is built (qk_s8_absmax): the kernels'
-    /// `wmax`, which lets the AVX2 kernel take its shorter exact step on 7-bit weights.
+    /// The kernels' `wmax`, a bound on |w| over `packed`: 127, or with `measure` the largest
+    /// |w| there is (qk_s8_absmax, one pass over the weights), which lets the AVX2 kernel take
+    /// its shorter exact step on 7-bit weights. A blob whose meta says 7-bit is measured, not
+    /// trusted; the others skip the pass (about 1 ms per 10 MB of weights at load).
     let wmax: Int32
 
     init(n: Int, k: Int, packed: ConstBuffer<Int8>, colsum: ConstBuffer<Int32>, scale: ConstBuffer<Float>,
-         bias: ConstBuffer<Float>) {
+         bias: ConstBuffer<Float>, measure: Bool) {
         self.n = n; self.k = k; self.packed = packed; self.colsum = colsum; self.scale = scale; self.bias = bias
-        wmax = packed.withPointer { Int32(qk_s8_absmax($0, packed.count)) }
+        wmax = measure ? packed.withPointer { Int32(qk_s8_absmax($0, packed.count)) } : 127
     }
 }
 

@@ -130,6 +130,25 @@ final class QuantizerInputTests: XCTestCase {
         }
         print("7-bit weights vs FP32, tiny model: max |Δlogit| \(worst)")
         XCTAssertLessThan(worst, 0.005) // achieved 0.0014 (avx2, narrow step)
+
+        // The meta's width only decides whether the engine measures the weights: a blob that
+        // says 7 over 8-bit weights runs the 8-bit step, one that says 8 over 7-bit weights the
+        // 8-bit step too; both steps are exact, so the logits are the same bits either way.
+        func logits(_ m: QuantizedModel, _ name: String) throws -> (Int, [[Float]]) {
+            let p = dir.appendingPathComponent(name)
+            try AtomicFile.write(try m.blobBytes(), to: p.path, force: true)
+            let e = try Engine(path: p.path)
+            return (e.info.weightBits, e.classify(texts).map(\.logits))
+        }
+        var lying = eight
+        lying.meta.quantization["weight_bits"] = "7"
+        var modest = model
+        modest.meta.quantization["weight_bits"] = "8"
+        let (b8, l8) = try logits(eight, "w8.qsent"), (bLying, lLying) = try logits(lying, "w8-says-7.qsent")
+        let (b7, l7) = try logits(model, "w7b.qsent"), (bModest, lModest) = try logits(modest, "w7-says-8.qsent")
+        XCTAssertEqual([b8, bLying, b7, bModest], [8, 8, 7, 8])
+        XCTAssertEqual(l8, lLying)
+        XCTAssertEqual(l7, lModest)
         XCTAssertThrowsError(try Quantizer.quantize(directory: folder.path, maxTokens: 32, weightBits: 6)) { e in
             XCTAssertTrue("\(e)".contains("use 8 (the default) or 7"), "\(e)")
         }

@@ -114,9 +114,11 @@ public enum Quantizer {
         reports.append(TensorReport(name: "head.classifier", shape: [hf.classifier.n, hf.classifier.k], storage: "fp32",
                                     bytes: 4 * (hf.classifier.weight.count + hf.classifier.n), maxRelError: 0, rmsRelError: 0))
         let name = try modelName ?? folderName(directory)
+        // weight_bits only when it is not the default 8, so an 8-bit blob's bytes stay what they were.
+        var facts = ["scheme": scheme, "quantizer": "qsent-quantize \(QsentVersion.string)"]
+        if weightBits != 8 { facts["weight_bits"] = "\(weightBits)" }
         let meta = BlobMeta(modelName: name, config: c, maxTokens: maxTokens, tokenizer: tokenizer.settings,
-                            quantization: ["scheme": scheme, "quantizer": "qsent-quantize \(QsentVersion.string)",
-                                           "weight_bits": "\(weightBits)"])
+                            quantization: facts)
         let model = QuantizedModel(meta: meta, vocabulary: tokenizer.vocabulary, words: words, wordScales: wordScales,
                                    positions: hf.positions, embedNorm: hf.embedNorm, layers: layers, pre: pre,
                                    classifier: hf.classifier)

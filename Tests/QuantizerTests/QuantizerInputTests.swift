@@ -116,7 +116,7 @@ final class QuantizerInputTests: XCTestCase {
         for l in model.layers { l.forEach(linear: { _, q in linears.append(q) }, norm: { _, _ in }) }
         for q in linears { XCTAssertEqual(q.packed.map { abs(Int($0)) }.max(), 63) }
         let (eight, _) = try Quantizer.quantize(directory: folder.path, maxTokens: 32)
-        XCTAssertEqual(eight.meta.quantization["weight_bits"], "8")
+        XCTAssertNil(eight.meta.quantization["weight_bits"]) // the default is not recorded
         XCTAssertEqual(eight.pre.packed.map { abs(Int($0)) }.max(), 127)
 
         let out = dir.appendingPathComponent("w7.qsent")

@@ -78,8 +78,12 @@ struct ModelWeights: Sendable {
     var weightBits: Int {
         var linears = [pre]
         for l in layers { l.forEach(linear: { _, d in linears.append(d) }, norm: { _, _ in }) }
-        let wmax = linears.map { l -> Int in if case .s8(let d) = l { return Int(d.wmax) } else { return 128 } }.max() ?? 0
-        return wmax > 127 ? 32 : wmax > 63 ? 8 : 7
+        var widest = 0
+        for l in linears {
+            guard case .s8(let d) = l else { return 32 }
+            widest = max(widest, Int(d.wmax))
+        }
+        return widest > 63 ? 8 : 7
     }
 }
 

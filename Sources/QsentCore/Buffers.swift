@@ -1,3 +1,6 @@
+internal import QsentIO
+import Synchronization
+
 /// Read-only typed memory that the kernels read weights from: either a region of a mapped
 /// `.qsent` blob, or memory this process owns (the FP32 reference path). The owner keeps the
 /// memory alive as long as any buffer points into it.
@@ -50,42 +53,122 @@ final class AlignedStorage {
     deinit { raw.deallocate() }
 }
 
-/// A row-major FP32 activation matrix.
-public struct Matrix: Sendable {
-    public var rows: Int
-    public var cols: Int
-    public var data: [Float]
+/// A row-major FP32 activation matrix: a view of `rows * cols` floats in a forward pass's
+/// `Workspace` (the pass keeps the workspace checked out while any view of it is in use).
+struct Matrix {
+    let rows: Int
+    let cols: Int
+    let base: UnsafeMutablePointer<Float>
 
-    public init(rows: Int, cols: Int) {
-        self.rows = rows
-        self.cols = cols
-        data = [Float](repeating: 0, count: rows * cols)
-    }
-
-    /// A matrix whose every element the caller overwrites before reading (kernel outputs):
-    /// skips the zero fill.
-    init(uninitializedRows rows: Int, cols: Int) {
-        self.rows = rows
-        self.cols = cols
-        data = .uninitialized(count: rows * cols)
-    }
-
-    public init(rows: Int, cols: Int, data: [Float]) {
-        precondition(data.count == rows * cols)
-        self.rows = rows
-        self.cols = cols
-        self.data = data
-    }
-
-    public func row(_ r: Int) -> ArraySlice<Float> { data[(r * cols)..<((r + 1) * cols)] }
+    var count: Int { rows * cols }
+    func row(_ r: Int) -> UnsafeMutablePointer<Float> { base + r * cols }
 }
 
-extension Array where Element: BitwiseCopyable {
-    /// `count` elements whose values the caller writes before reading them (kernel outputs and
-    /// scratch): no fill. [] for 0: `Array(unsafeUninitializedCapacity: 0)` stores its count
-    /// into the standard library's one shared empty-array storage, which other threads read at
-    /// the same time (a data race ThreadSanitizer reports, Tests/sanitize.sh thread).
-    static func uninitialized(count: Int) -> [Element] {
-        count == 0 ? [] : [Element](unsafeUninitializedCapacity: count) { _, n in n = count }
+/// Activation rows quantized for an int8 layer: q is [rows][kp] (kp = paddedK(cols), zero
+/// padding), scales[rows], exactly what `Kernels.linear` would compute from the FP32 rows. A
+/// view into a `Workspace`, as `Matrix` is; also the buffer an int8 layer quantizes its input
+/// rows into when no op has done that for it.
+struct QuantizedRows {
+    let q: UnsafeMutablePointer<Int8>
+    let scales: UnsafeMutablePointer<Float>
+    let rows: Int
+    let kp: Int
+
+    /// Bytes for `rows` rows of `cols` values: the int8 rows, then the scales (64-byte aligned).
+    static func bytes(rows: Int, cols: Int) -> Int {
+        Workspace.aligned(rows * PackedS8.paddedK(cols)) + rows * MemoryLayout<Float>.stride
     }
+
+    /// Rows of `cols` values laid out at `base` as `bytes(rows:cols:)` counts them.
+    init(at base: UnsafeMutableRawPointer, rows: Int, cols: Int) {
+        let kp = PackedS8.paddedK(cols)
+        q = base.bindMemory(to: Int8.self, capacity: rows * kp)
+        scales = (base + Workspace.aligned(rows * kp)).bindMemory(to: Float.self, capacity: rows)
+        self.rows = rows
+        self.kp = kp
+    }
+}
+
+/// The activation memory of forward passes: one anonymous mapping (QsentIO `AnonymousMemory`,
+/// outside malloc's arenas) that a pass lays out its buffers in, kept for the next pass.
+///
+/// Why not arrays per buffer: a pass allocated about ten buffers per layer, megabytes each and a
+/// different size for every batch; in a daemon that also allocates small long-lived things
+/// between passes (connections, a reloaded tokenizer), malloc's one arena fragmented, and grew
+/// by megabytes a round with most of it free (AllocatorTests, 22 -> 32 MB on a Zen 3 box). A pass
+/// now allocates no activation memory from malloc at all: it reuses this mapping, which grows
+/// (by at least half, so a few growths reach any size) when a larger batch comes.
+///
+/// @unchecked Sendable: a workspace is used by one pass at a time; `WorkspacePool` hands it out
+/// exclusively and takes it back after the pass.
+final class Workspace: @unchecked Sendable {
+    private var memory: AnonymousMemory?
+
+    /// Bytes mapped now.
+    var capacity: Int { memory?.count ?? 0 }
+
+    /// `n` rounded up to 64 bytes (a cache line: each buffer starts on its own).
+    static func aligned(_ n: Int) -> Int { (n + 63) & ~63 }
+
+    /// The start of at least `bytes` bytes (64-byte aligned), mapped anew when the present
+    /// mapping is smaller; its contents are undefined. Traps when the kernel refuses the memory:
+    /// out of memory in the middle of a pass, as an array allocation failing would.
+    func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if let m = memory, m.count >= bytes { return m.base }
+        let page = 4096
+        let want = max(bytes, capacity + capacity / 2)
+        memory = nil  // unmap the smaller one first
+        do {
+            let m = try AnonymousMemory(count: (want + page - 1) / page * page)
+            memory = m
+            return m.base
+        } catch {
+            fatalError("cannot map \(want) bytes for activations: \(error)")
+        }
+    }
+
+    /// Unmaps the memory (the next `reserve` maps anew).
+    func release() { memory = nil }
+}
+
+/// The workspaces of an engine's forward passes: one per pass in flight (the daemon runs one
+/// at a time; in-process callers may run several). A workspace larger than `retainBytes` after
+/// its pass is released rather than kept, so a rare large batch does not stay resident.
+final class WorkspacePool: Sendable {
+    private let idle = Mutex<[Workspace]>([])
+    private let mapped = Atomic<Int>(0)
+    let retainBytes: Int
+
+    /// Kept between passes: 32 MiB, what glibc's arena may keep free at its top in qsentd
+    /// (`Server.thresholdBytes`); a 384-token pass of the 768-wide model needs about 9 MB.
+    static let defaultRetainBytes = 32 << 20
+
+    init(retainBytes: Int = WorkspacePool.defaultRetainBytes) {
+        self.retainBytes = retainBytes
+    }
+
+    /// Runs `body` with a workspace of its own.
+    func with<R>(_ body: (Workspace) -> R) -> R {
+        let w = idle.withLock { $0.popLast() } ?? Workspace()
+        let before = w.capacity
+        defer {
+            if w.capacity > retainBytes { w.release() }
+            mapped.wrappingAdd(w.capacity - before, ordering: .relaxed)
+            idle.withLock { $0.append(w) }
+        }
+        return body(w)
+    }
+
+    /// Unmaps the idle workspaces' memory (they map anew when next used).
+    func releaseIdle() {
+        idle.withLock { workspaces in
+            for w in workspaces {
+                mapped.wrappingSubtract(w.capacity, ordering: .relaxed)
+                w.release()
+            }
+        }
+    }
+
+    /// Bytes mapped by all workspaces, as of the end of the last pass.
+    var mappedBytes: Int { mapped.load(ordering: .relaxed) }
 }

@@ -109,140 +109,107 @@ public struct Kernels: Sendable {
     // MARK: linear layers
 
     /// y = act(x W^T + b) with FP32 weights W [n][k].
-    func linear(_ x: Matrix, _ l: DenseF32, act: qk_act) -> Matrix {
-        precondition(x.cols == l.k)
-        var y = Matrix(uninitializedRows: x.rows, cols: l.n)
+    func linear(_ x: Matrix, _ l: DenseF32, act: qk_act, into y: Matrix) {
+        precondition(x.cols == l.k && y.rows == x.rows && y.cols == l.n)
         // By channels, one part per thread: each part packs its own channels of W once for all
         // rows (a row split would pack all of W in every part).
         let parts = channelTiles(m: x.rows, n: l.n, parts: threads)
         let n = Int32(l.n), k = Int32(l.k)
         let isa = self.isa
-        x.data.withUnsafeBufferPointer { xp in
-            y.data.withUnsafeMutableBufferPointer { yp in
-                l.weight.withPointer { w in
-                    l.bias.withPointer { b in
-                        let xb = xp.baseAddress!, yb = yp.baseAddress!
-                        parallel(parts.count) { i in
-                            let t = parts[i]
-                            qk_sgemm_nt(isa, Int32(t.m1 - t.m0), n, k, xb + t.m0 * l.k, k, w, k, b, act,
-                                        yb + t.m0 * l.n, n, Int32(t.n0), Int32(t.n1))
-                        }
-                    }
+        let xb = x.base, yb = y.base
+        l.weight.withPointer { w in
+            l.bias.withPointer { b in
+                parallel(parts.count) { i in
+                    let t = parts[i]
+                    qk_sgemm_nt(isa, Int32(t.m1 - t.m0), n, k, xb + t.m0 * l.k, k, w, k, b, act,
+                                yb + t.m0 * l.n, n, Int32(t.n0), Int32(t.n1))
                 }
             }
         }
-        return y
     }
 
     /// y = act((q(x) · Wq^T) * sx * sw + b) with int8 packed weights.
     ///
-    /// x's rows are quantized first, unless `pre` holds them already (quantized by the op that
-    /// produced x: `addLayerNorm`, or a previous `linear` with `quantizeOutput`). With
-    /// `quantizeOutput` (the next consumer of y is an int8 layer, e.g. GELU(FFN1) feeding FFN2),
-    /// y's rows are quantized for it too and returned. Every step runs on the pool split as
-    /// `tiles` says: split by rows, each part quantizes its input rows, multiplies them and
-    /// quantizes its output rows in one job, the output while it is still in cache; split by
+    /// x's rows are quantized into `scratch` first, unless `pre` holds them already (quantized
+    /// by the op that produced x: `addLayerNorm`, or a previous `linear` with `quantizeOutput`).
+    /// With `quantizeOutput` (the next consumer of y is an int8 layer, e.g. GELU(FFN1) feeding
+    /// FFN2), y's rows are quantized into it for that consumer too. Every step runs on the pool
+    /// split as `tiles` says: split by rows, each part quantizes its input rows, multiplies them
+    /// and quantizes its output rows in one job, the output while it is still in cache; split by
     /// channels (short inputs), the quantizations are jobs of their own. The quantization is the
     /// same kernel on the same rows as the consumer's own pass would be: bit-identical.
-    func linear(_ x: Matrix, _ l: DenseS8, act: qk_act, pre: QuantizedRows? = nil,
-                quantizeOutput: Bool = false) -> (Matrix, QuantizedRows?) {
-        precondition(x.cols == l.k)
-        let kp = PackedS8.paddedK(l.k), kpOut = PackedS8.paddedK(l.n)
-        if let pre { precondition(pre.rows == x.rows && pre.kp == kp && pre.scales.count == x.rows) }
+    func linear(_ x: Matrix, _ l: DenseS8, act: qk_act, pre: QuantizedRows?, scratch: QuantizedRows?,
+                into y: Matrix, quantizeOutput out: QuantizedRows? = nil) {
+        precondition(x.cols == l.k && y.rows == x.rows && y.cols == l.n)
+        let kp = PackedS8.paddedK(l.k)
         let rows = x.rows
-        let inCount = pre == nil ? rows : 0, outCount = quantizeOutput ? rows : 0
-        var qIn: [Int8] = .uninitialized(count: inCount * kp)
-        var sIn: [Float] = .uninitialized(count: inCount)
-        var qOut: [Int8] = .uninitialized(count: outCount * kpOut)
-        var sOut: [Float] = .uninitialized(count: outCount)
-        var y = Matrix(uninitializedRows: rows, cols: l.n)
+        let input: QuantizedRows
+        if let pre {
+            input = pre
+        } else if let scratch {
+            input = scratch
+        } else {
+            preconditionFailure("an int8 layer needs its input rows quantized, or a buffer to quantize them into")
+        }
+        precondition(input.rows == rows && input.kp == kp)
+        if let out { precondition(out.rows == rows && out.kp == PackedS8.paddedK(l.n)) }
+        let quantizeInput = pre == nil
         let isa = self.isa
         let n = Int32(l.n), k = Int32(l.k)
         let parts = tiles(m: rows, n: l.n)
         let byRows = parts.count > 1 && parts[0].n0 == 0 && parts[0].n1 == l.n
         let rowParts = byRows ? parts : rowTiles(m: rows, n: l.n)
-        withInput(x, pre, &qIn, &sIn) { input, qb, sb in
-            y.data.withUnsafeMutableBufferPointer { yp in
-                qOut.withUnsafeMutableBufferPointer { oq in
-                    sOut.withUnsafeMutableBufferPointer { os in
-                        l.packed.withPointer { w in
-                            l.colsum.withPointer { cs in
-                                l.scale.withPointer { ws in
-                                    l.bias.withPointer { b in
-                                        let yb = yp.baseAddress!
-                                        func quantizeIn(_ t: Tile) {
-                                            guard let input else { return }
-                                            quantizeRows(t, cols: l.k, input.x, kp: kp, input.q, input.scales)
-                                        }
-                                        func gemm(_ t: Tile) {
-                                            qk_gemm_s8_f32(isa, Int32(t.m1 - t.m0), n, k, qb + t.m0 * kp, Int32(kp),
-                                                           sb + t.m0, w, cs, l.wmax, ws, b, act, yb + t.m0 * l.n, n,
-                                                           Int32(t.n0), Int32(t.n1))
-                                        }
-                                        func quantizeOut(_ t: Tile) {
-                                            guard quantizeOutput else { return }
-                                            quantizeRows(t, cols: l.n, yb, kp: kpOut, oq.baseAddress!, os.baseAddress!)
-                                        }
-                                        if byRows {
-                                            parallel(parts.count) { i in quantizeIn(parts[i]); gemm(parts[i]); quantizeOut(parts[i]) }
-                                        } else {
-                                            if pre == nil { parallel(rowParts.count) { i in quantizeIn(rowParts[i]) } }
-                                            parallel(parts.count) { i in gemm(parts[i]) }
-                                            if quantizeOutput { parallel(rowParts.count) { i in quantizeOut(rowParts[i]) } }
-                                        }
-                                    }
-                                }
-                            }
+        let xb = x.base, yb = y.base, qb = input.q, sb = input.scales
+        l.packed.withPointer { w in
+            l.colsum.withPointer { cs in
+                l.scale.withPointer { ws in
+                    l.bias.withPointer { b in
+                        func quantizeIn(_ t: Tile) {
+                            if quantizeInput { quantizeRows(t, cols: l.k, xb, kp: kp, qb, sb) }
+                        }
+                        func gemm(_ t: Tile) {
+                            qk_gemm_s8_f32(isa, Int32(t.m1 - t.m0), n, k, qb + t.m0 * kp, Int32(kp),
+                                           sb + t.m0, w, cs, l.wmax, ws, b, act, yb + t.m0 * l.n, n,
+                                           Int32(t.n0), Int32(t.n1))
+                        }
+                        func quantizeOut(_ t: Tile) {
+                            if let out { quantizeRows(t, cols: l.n, yb, kp: out.kp, out.q, out.scales) }
+                        }
+                        if byRows {
+                            parallel(parts.count) { i in quantizeIn(parts[i]); gemm(parts[i]); quantizeOut(parts[i]) }
+                        } else {
+                            if quantizeInput { parallel(rowParts.count) { i in quantizeIn(rowParts[i]) } }
+                            parallel(parts.count) { i in gemm(parts[i]) }
+                            if out != nil { parallel(rowParts.count) { i in quantizeOut(rowParts[i]) } }
                         }
                     }
                 }
             }
         }
-        return (y, quantizeOutput ? QuantizedRows(q: qOut, scales: sOut, rows: rows, kp: kpOut) : nil)
     }
 
-    /// x's FP32 rows and the buffers their quantization fills (see `withInput`).
-    struct InputToQuantize {
-        let x: UnsafePointer<Float>
-        let q: UnsafeMutablePointer<Int8>
-        let scales: UnsafeMutablePointer<Float>
-    }
-
-    /// Calls body(input, quantized rows, scales). With `pre` (x quantized already), input is nil
-    /// and the GEMM reads `pre`'s buffers; else input holds x's rows and the buffers q/s, which
-    /// the caller's input quantization fills before its GEMM reads them.
-    private func withInput(_ x: Matrix, _ pre: QuantizedRows?, _ q: inout [Int8], _ s: inout [Float],
-                           _ body: (InputToQuantize?, UnsafePointer<Int8>, UnsafePointer<Float>) -> Void) {
-        if let pre {
-            pre.q.withUnsafeBufferPointer { qp in
-                pre.scales.withUnsafeBufferPointer { sp in body(nil, qp.baseAddress!, sp.baseAddress!) }
-            }
-            return
-        }
-        x.data.withUnsafeBufferPointer { xp in
-            q.withUnsafeMutableBufferPointer { qp in
-                s.withUnsafeMutableBufferPointer { sp in
-                    let input = InputToQuantize(x: xp.baseAddress!, q: qp.baseAddress!, scales: sp.baseAddress!)
-                    body(input, UnsafePointer(input.q), UnsafePointer(input.scales))
-                }
-            }
-        }
-    }
-
-    /// `pre`: x's rows already quantized for an int8 layer (ignored by an FP32 layer).
-    func linear(_ x: Matrix, _ l: Linear, act: qk_act = QK_ACT_NONE, pre: QuantizedRows? = nil) -> Matrix {
+    /// y = act(x W^T + b). `pre`: x's rows already quantized for an int8 layer; `scratch`: where
+    /// an int8 layer quantizes them otherwise. An FP32 layer ignores both.
+    func linear(_ x: Matrix, _ l: Linear, act: qk_act = QK_ACT_NONE, pre: QuantizedRows? = nil,
+                scratch: QuantizedRows?, into y: Matrix) {
         switch l {
-        case .f32(let d): return linear(x, d, act: act)
-        case .s8(let d): return linear(x, d, act: act, pre: pre).0
+        case .f32(let d): linear(x, d, act: act, into: y)
+        case .s8(let d): linear(x, d, act: act, pre: pre, scratch: scratch, into: y)
         }
     }
 
-    /// `linear` whose output feeds an int8 layer: also its output rows quantized for that layer
-    /// (nil from an FP32 layer, whose consumer then quantizes them itself).
-    func linearQuantizingOutput(_ x: Matrix, _ l: Linear, act: qk_act, pre: QuantizedRows?) -> (Matrix, QuantizedRows?) {
+    /// `linear` whose output feeds an int8 layer: an int8 layer also quantizes its output rows
+    /// into `output` for that layer and returns it; an FP32 layer returns nil (the consumer then
+    /// quantizes them itself).
+    func linearQuantizingOutput(_ x: Matrix, _ l: Linear, act: qk_act, pre: QuantizedRows?, scratch: QuantizedRows?,
+                                into y: Matrix, output: QuantizedRows) -> QuantizedRows? {
         switch l {
-        case .f32(let d): return (linear(x, d, act: act), nil)
-        case .s8(let d): return linear(x, d, act: act, pre: pre, quantizeOutput: true)
+        case .f32(let d):
+            linear(x, d, act: act, into: y)
+            return nil
+        case .s8(let d):
+            linear(x, d, act: act, pre: pre, scratch: scratch, into: y, quantizeOutput: output)
+            return output
         }
     }
 
@@ -251,7 +218,7 @@ public struct Kernels: Sendable {
     /// x's rows = the word embedding of each id + the position embedding of its place (token
     /// type 0 is folded into the positions), split by rows over the pool: on a 2-core box a
     /// serial pass would leave the other core spinning.
-    func embed(_ batch: [[Int32]], _ words: EmbeddingTable, positions: ConstBuffer<Float>, into x: inout Matrix) {
+    func embed(_ batch: [[Int32]], _ words: EmbeddingTable, positions: ConstBuffer<Float>, into x: Matrix) {
         let d = x.cols
         var ids: [Int32] = [], places: [Int] = []
         ids.reserveCapacity(x.rows)
@@ -264,32 +231,31 @@ public struct Kernels: Sendable {
         precondition(ids.count == x.rows && ids.allSatisfy { $0 >= 0 && Int($0) < vocab }, "token id outside the vocabulary")
         precondition(batch.allSatisfy { $0.count * d <= positions.count }, "sequence longer than the position table")
         let parts = rowTiles(m: x.rows, n: d)
-        x.data.withUnsafeMutableBufferPointer { xp in
-            positions.withPointer { pp in
-                let xb = xp.baseAddress!, pos = pp!
-                func rows(_ t: Tile, _ word: (Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Void) {
-                    for r in t.m0..<t.m1 { word(Int(ids[r]), xb + r * d, pos + places[r] * d) }
-                }
-                switch words {
-                case .f32(let table):
-                    table.withPointer { tp in
-                        let tb = tp!
-                        parallel(parts.count) { i in
-                            rows(parts[i]) { id, o, p in
-                                let w = tb + id * d
-                                for j in 0..<d { o[j] = w[j] + p[j] }
-                            }
+        let xb = x.base
+        positions.withPointer { pp in
+            let pos = pp!
+            func rows(_ t: Tile, _ word: (Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Void) {
+                for r in t.m0..<t.m1 { word(Int(ids[r]), xb + r * d, pos + places[r] * d) }
+            }
+            switch words {
+            case .f32(let table):
+                table.withPointer { tp in
+                    let tb = tp!
+                    parallel(parts.count) { i in
+                        rows(parts[i]) { id, o, p in
+                            let w = tb + id * d
+                            for j in 0..<d { o[j] = w[j] + p[j] }
                         }
                     }
-                case .s8(let table, let scales):
-                    table.withPointer { tp in
-                        scales.withPointer { sp in
-                            let tb = tp!, sb = sp!
-                            parallel(parts.count) { i in
-                                rows(parts[i]) { id, o, p in
-                                    let w = tb + id * d, s = sb[id]
-                                    for j in 0..<d { o[j] = Float(w[j]) * s + p[j] }
-                                }
+                }
+            case .s8(let table, let scales):
+                table.withPointer { tp in
+                    scales.withPointer { sp in
+                        let tb = tp!, sb = sp!
+                        parallel(parts.count) { i in
+                            rows(parts[i]) { id, o, p in
+                                let w = tb + id * d, s = sb[id]
+                                for j in 0..<d { o[j] = Float(w[j]) * s + p[j] }
                             }
                         }
                     }
@@ -302,97 +268,78 @@ public struct Kernels: Sendable {
 
     /// x = LayerNorm(x + residual) in place (residual may be nil), split by rows over the pool
     /// (each part adds and normalizes its own rows; the same per-row arithmetic as one call).
-    /// With `quantize`, each part then quantizes its rows while they are in cache (the int8
-    /// layer that consumes x takes them as `pre`): the same kernels on the same rows as that
-    /// layer's own quantization pass, so the result is bit-identical, minus one pass and one
-    /// pool dispatch.
+    /// With `quantizeInto`, each part then quantizes its rows into it while they are in cache
+    /// (the int8 layer that consumes x takes them as `pre`): the same kernels on the same rows
+    /// as that layer's own quantization pass, so the result is bit-identical, minus one pass and
+    /// one pool dispatch. Returns `quantizeInto`.
     @discardableResult
-    func addLayerNorm(_ x: inout Matrix, residual: Matrix?, _ ln: LayerNormWeights, eps: Float,
-                      quantize: Bool = false) -> QuantizedRows? {
+    func addLayerNorm(_ x: Matrix, residual: Matrix?, _ ln: LayerNormWeights, eps: Float,
+                      quantizeInto q: QuantizedRows? = nil) -> QuantizedRows? {
         let cols = x.cols
         let d = Int32(cols)
-        let kp = PackedS8.paddedK(cols)
         let parts = rowTiles(m: x.rows, n: cols)
-        if let residual { precondition(residual.data.count == x.data.count) }
+        if let residual { precondition(residual.rows == x.rows && residual.cols == x.cols) }
+        if let q { precondition(q.rows == x.rows && q.kp == PackedS8.paddedK(cols)) }
         let isa = self.isa
-        let count = quantize ? x.rows : 0
-        var q: [Int8] = .uninitialized(count: count * kp)
-        var scales: [Float] = .uninitialized(count: count)
-        x.data.withUnsafeMutableBufferPointer { xp in
-            q.withUnsafeMutableBufferPointer { qp in
-                scales.withUnsafeMutableBufferPointer { sp in
-                    ln.gamma.withPointer { g in
-                        ln.beta.withPointer { b in
-                            // (an empty array's buffer may still have a base address: test the flag)
-                            let xb = xp.baseAddress!
-                            let qb = quantize ? qp.baseAddress : nil, sb = quantize ? sp.baseAddress : nil
-                            func run(_ rp: UnsafePointer<Float>?) {
-                                parallel(parts.count) { i in
-                                    let t = parts[i]
-                                    let rows = xb + t.m0 * cols
-                                    if let rp { qk_add(isa, (t.m1 - t.m0) * cols, rp + t.m0 * cols, rows) }
-                                    qk_layernorm(isa, Int32(t.m1 - t.m0), d, rows, d, g, b, eps, rows, d)
-                                    if let qb, let sb { quantizeRows(t, cols: cols, xb, kp: kp, qb, sb) }
-                                }
-                            }
-                            if let residual {
-                                residual.data.withUnsafeBufferPointer { run($0.baseAddress) }
-                            } else {
-                                run(nil)
-                            }
-                        }
-                    }
+        let xb = x.base, rp = residual?.base
+        ln.gamma.withPointer { g in
+            ln.beta.withPointer { b in
+                parallel(parts.count) { i in
+                    let t = parts[i]
+                    let rows = xb + t.m0 * cols
+                    if let rp { qk_add(isa, (t.m1 - t.m0) * cols, rp + t.m0 * cols, rows) }
+                    qk_layernorm(isa, Int32(t.m1 - t.m0), d, rows, d, g, b, eps, rows, d)
+                    if let q { quantizeRows(t, cols: cols, xb, kp: q.kp, q.q, q.scales) }
                 }
             }
         }
-        return quantize ? QuantizedRows(q: q, scales: scales, rows: x.rows, kp: kp) : nil
+        return q
     }
 
     /// x = tanh(x) in place (the BERT pooler).
-    func tanh(_ x: inout Matrix) {
-        let count = x.data.count
-        x.data.withUnsafeMutableBufferPointer { qk_tanh(isa, count, $0.baseAddress) }
+    func tanh(_ x: Matrix) {
+        qk_tanh(isa, x.count, x.base)
     }
 
     // MARK: attention
 
+    /// Floats of scratch one thread of `attention` needs for sequences of up to `maxLength` tokens.
+    static func attentionScratch(maxLength: Int, headDim: Int, int16: Bool) -> Int {
+        int16 ? qk_attention_i16_scratch(Int32(maxLength), Int32(headDim))
+              : qk_attention_scratch(Int32(maxLength), Int32(headDim))
+    }
+
     /// Multi-head self-attention over a packed batch. `qkv` is [T][3D] (Q already scaled by
-    /// 1/sqrt(head dim)); `spans` are the (start row, length) of each sequence. Returns [T][D].
-    /// One fused kernel call per (sequence, head): scores, softmax and P·V per block of rows,
-    /// without an L x L matrix (qk_attention_head); the (sequence, head) items are claimed one
-    /// at a time by the pool's threads, each thread with its own scratch. `int16`: both products
-    /// in exact int16 arithmetic (qk_attention_head_i16); otherwise FP32 (qk_attention_head).
-    func attention(qkv: Matrix, dim: Int, heads: Int, spans: [(Int, Int)], int16: Bool) -> Matrix {
+    /// 1/sqrt(head dim)); `spans` are the (start row, length) of each sequence; writes [T][D]
+    /// into `ctx`. One fused kernel call per (sequence, head): scores, softmax and P·V per block
+    /// of rows, without an L x L matrix (qk_attention_head); the (sequence, head) items are
+    /// claimed one at a time by the pool's threads, each thread with its own part of `scratch`
+    /// (`threads` parts of `attentionScratch` floats). `int16`: both products in exact int16
+    /// arithmetic (qk_attention_head_i16); otherwise FP32 (qk_attention_head).
+    func attention(qkv: Matrix, dim: Int, heads: Int, spans: [(Int, Int)], int16: Bool,
+                   into ctx: Matrix, scratch: UnsafeMutablePointer<Float>) {
+        precondition(qkv.cols == 3 * dim && ctx.rows == qkv.rows && ctx.cols == dim)
         let dh = dim / heads
-        var ctx = Matrix(uninitializedRows: qkv.rows, cols: dim)
         let maxLen = spans.map(\.1).max() ?? 0
         let work = spans.count * heads
         let workers = min(threads, work)
         let next = WorkCounter()
         let isa = self.isa
         let ld = Int32(3 * dim)
-        let scratchCount = int16 ? qk_attention_i16_scratch(Int32(maxLen), Int32(dh))
-                                 : qk_attention_scratch(Int32(maxLen), Int32(dh))
+        let scratchCount = Self.attentionScratch(maxLength: maxLen, headDim: dh, int16: int16)
         let head = int16 ? qk_attention_head_i16 : qk_attention_head
-        qkv.data.withUnsafeBufferPointer { qp in
-            ctx.data.withUnsafeMutableBufferPointer { cp in
-                let q = qp.baseAddress!, c = cp.baseAddress!
-                parallel(workers) { _ in
-                    var scratch: [Float] = .uninitialized(count: scratchCount)
-                    scratch.withUnsafeMutableBufferPointer { sp in
-                        // Items are claimed one by one: a thread that starts late takes fewer.
-                        while case let item = next.take(), item < work {
-                            let (start, len) = spans[item / heads]
-                            let h = item % heads
-                            let qh = q + start * 3 * dim + h * dh
-                            head(isa, Int32(len), Int32(dh), qh, qh + dim, qh + 2 * dim, ld,
-                                 c + start * dim + h * dh, Int32(dim), sp.baseAddress)
-                        }
-                    }
-                }
+        let q = qkv.base, c = ctx.base
+        parallel(workers) { part in
+            let sp = scratch + part * scratchCount
+            // Items are claimed one by one: a thread that starts late takes fewer.
+            while case let item = next.take(), item < work {
+                let (start, len) = spans[item / heads]
+                let h = item % heads
+                let qh = q + start * 3 * dim + h * dh
+                head(isa, Int32(len), Int32(dh), qh, qh + dim, qh + 2 * dim, ld,
+                     c + start * dim + h * dh, Int32(dim), sp)
             }
         }
-        return ctx
     }
 }
 
@@ -405,13 +352,4 @@ final class WorkCounter: Sendable {
 extension Linear {
     /// An int8 layer (its input rows get quantized).
     var isInt8: Bool { if case .s8 = self { return true } else { return false } }
-}
-
-/// Activation rows quantized for an int8 layer: q is [rows][kp] (kp = paddedK(cols), zero
-/// padding), scales[rows], exactly what `Kernels.linear` would compute from the FP32 rows.
-struct QuantizedRows {
-    let q: [Int8]
-    let scales: [Float]
-    let rows: Int
-    let kp: Int
 }

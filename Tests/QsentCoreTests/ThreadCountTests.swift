@@ -30,8 +30,8 @@ final class ThreadCountTests: XCTestCase {
         XCTAssertEqual(single.count, Self.texts.count)
         for threads in [2, 3, 4, 7] {
             let e = try Engine(path: Self.blob, options: EngineOptions(threads: threads))
-            // In the reverse order: the allocator then hands each call buffers last filled by a
-            // different text, so an output element that no part wrote cannot pass for right.
+            // In the reverse order: each call then reuses a workspace last filled by a longer
+            // text, so an output element that no part wrote cannot pass for right.
             for (i, t) in Self.texts.enumerated().reversed() {
                 XCTAssertEqual(Self.bits(e.classify([t]))[0], single[i], "threads \(threads), text \(i) alone")
             }

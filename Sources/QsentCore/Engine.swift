@@ -3,7 +3,7 @@ import QsentTokenizer
 import RealModule
 
 /// A loaded model: tokenizer + weights + forward pass. Reentrant: `classify` may be called
-/// from several threads at once (each call allocates its own activations).
+/// from several threads at once (each call in flight has a workspace of its own, see `Workspace`).
 public final class Engine: Sendable {
     public let info: ModelInfo
     public let tokenizer: WordPieceTokenizer
@@ -79,6 +79,17 @@ public final class Engine: Sendable {
                                   tokens: enc.nTokens, truncated: enc.truncated)
         }
     }
+
+    /// Unmaps the activation memory kept for the next inference (the workspaces of the passes
+    /// not in flight, see `Workspace`); the next inference maps and faults it in again. qsentd
+    /// calls it once a burst is over, as it trims malloc's heap.
+    public func releaseIdleMemory() {
+        forward.workspaces.releaseIdle()
+    }
+
+    /// Bytes mapped for activations (the workspaces of all passes, as of the end of the last
+    /// one; a pass in flight that grew its workspace counts once it ends).
+    public var activationBytes: Int { forward.workspaces.mappedBytes }
 
     /// Raw logits for token-id sequences (each with [CLS] … [SEP], at most maxPositions long).
     public func logits(ids batch: [[Int32]]) -> [[Float]] {

@@ -296,6 +296,7 @@ public struct StatsAnswer: Equatable, Sendable {
         case heapArenas = "heap_arenas"
         case heapBytes = "heap_bytes"
         case heapFreeBytes = "heap_free_bytes"
+        case activationBytes = "activation_bytes"
     }
 
     /// A stats value: an integer, a fraction, or null (a percentile before the first sample).
@@ -333,7 +334,7 @@ public struct StatsAnswer: Equatable, Sendable {
                 connectionsTotal: Int, connectionsRejected: Int, reloads: Int, reloadFailures: Int,
                 latencyP50Ms: Double?, latencyP99Ms: Double?, latencySamples: Int, queueDepth: Int, uptimeS: Double,
                 rssAnonBytes: Int, rssFileBytes: Int, rssShmemBytes: Int,
-                heapArenas: Int?, heapBytes: Int?, heapFreeBytes: Int?) {
+                heapArenas: Int?, heapBytes: Int?, heapFreeBytes: Int?, activationBytes: Int) {
         func opt(_ x: Double?) -> Number { x.map { .double($0) } ?? .null }
         func opt(_ n: Int?) -> Number { n.map { .int($0) } ?? .null }
         values = [
@@ -344,6 +345,7 @@ public struct StatsAnswer: Equatable, Sendable {
             .queueDepth: .int(queueDepth), .uptimeS: .double(uptimeS), .rssAnonBytes: .int(rssAnonBytes),
             .rssFileBytes: .int(rssFileBytes), .rssShmemBytes: .int(rssShmemBytes),
             .heapArenas: opt(heapArenas), .heapBytes: opt(heapBytes), .heapFreeBytes: opt(heapFreeBytes),
+            .activationBytes: .int(activationBytes),
         ]
     }
 

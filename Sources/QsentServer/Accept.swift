@@ -21,7 +21,7 @@ extension Server {
             stateLock.unlock()
             let watched: [(FileDescriptor, Poll.Events)] = [(listener.fd, .readable), (wakeFD, .readable)]
             let listenerReady = (try? Poll.wait(watched, timeoutMs: 200))?.first.map { !$0.isEmpty } ?? false
-            trim.tick(activity: stats.activity, queueDepth: queue.depth)
+            trim.tick(activity: stats.activity, queueDepth: queue.depth) { currentEngine.releaseIdleMemory() }
             if !listenerReady {
                 // Idle exit only when nobody is connected and nobody is waiting to connect.
                 stateLock.lock()
@@ -119,19 +119,21 @@ extension Server {
 /// Gives freed heap pages back to the kernel once a burst is over: after one second without new
 /// requests or connections and with nothing queued, if anything happened since the last trim.
 /// (glibc keeps freed memory in its arenas; one burst of 1 MB lines would otherwise hold
-/// hundreds of MB for good.)
+/// hundreds of MB for good.) `release` also runs then: qsentd unmaps the engine's idle
+/// activation workspace with it (`Engine.releaseIdleMemory`), the rest of what a burst leaves.
 struct MemoryTrim {
     private var lastActivity = -1
     private var quietSince: UInt64 = 0
     private var trimmedAt = -1
 
-    mutating func tick(activity: Int, queueDepth: Int, now: UInt64 = Clock.monotonicNanos()) {
+    mutating func tick(activity: Int, queueDepth: Int, now: UInt64 = Clock.monotonicNanos(), release: () -> Void = {}) {
         if activity != lastActivity || queueDepth > 0 {
             lastActivity = activity
             quietSince = now
             return
         }
         if trimmedAt != activity && now - quietSince >= 1_000_000_000 {
+            release()
             ProcessControl.releaseFreeMemory()
             trimmedAt = activity
         }

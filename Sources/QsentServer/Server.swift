@@ -232,7 +232,7 @@ public final class Server: @unchecked Sendable {
     }
 
     func statsLine(idJSON: String?) -> String {
-        stats.answer(queueDepth: queue.depth).line(idJSON: idJSON)
+        stats.answer(queueDepth: queue.depth, activationBytes: currentEngine.activationBytes).line(idJSON: idJSON)
     }
 }
 

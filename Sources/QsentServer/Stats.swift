@@ -69,7 +69,7 @@ final class Stats: Sendable {
     }
 
     /// The `stats` answer now.
-    func answer(queueDepth: Int) -> StatsAnswer {
+    func answer(queueDepth: Int, activationBytes: Int) -> StatsAnswer {
         let (p50, p99, samples) = percentiles()
         let rss = ProcStatus.rss()
         let heap = Allocator.heapStatistics()
@@ -81,7 +81,8 @@ final class Stats: Sendable {
                         reloads: c.reloads, reloadFailures: c.reloadFailures, latencyP50Ms: p50, latencyP99Ms: p99,
                         latencySamples: samples, queueDepth: queueDepth, uptimeS: uptime,
                         rssAnonBytes: rss.anon, rssFileBytes: rss.file, rssShmemBytes: rss.shmem,
-                        heapArenas: arenas, heapBytes: heap?.heapBytes, heapFreeBytes: heap?.heapFree)
+                        heapArenas: arenas, heapBytes: heap?.heapBytes, heapFreeBytes: heap?.heapFree,
+                        activationBytes: activationBytes)
         }
     }
 

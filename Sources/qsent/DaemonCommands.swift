@@ -80,9 +80,10 @@ struct Stats: ParsableCommand {
         (.rssAnonBytes, "qsentd_resident_memory_bytes", "gauge", "Resident memory by kind (/proc/self/status RssAnon, RssFile, RssShmem).", "kind=\"anon\""),
         (.rssFileBytes, "qsentd_resident_memory_bytes", "gauge", "", "kind=\"file\""),
         (.rssShmemBytes, "qsentd_resident_memory_bytes", "gauge", "", "kind=\"shmem\""),
-        (.heapArenas, "qsentd_malloc_arenas", "gauge", "glibc malloc arenas (qsentd limits them to 2).", nil),
+        (.heapArenas, "qsentd_malloc_arenas", "gauge", "glibc malloc arenas (qsentd limits them to 1).", nil),
         (.heapBytes, "qsentd_malloc_heap_bytes", "gauge", "Bytes the malloc arenas hold from the kernel, and of these the free ones (mallinfo2).", "kind=\"total\""),
         (.heapFreeBytes, "qsentd_malloc_heap_bytes", "gauge", "", "kind=\"free\""),
+        (.activationBytes, "qsentd_activation_bytes", "gauge", "Bytes mapped for the engine's activations (its forward passes' workspaces).", nil),
     ]
 
     static func prometheus(_ stats: StatsAnswer) -> String {

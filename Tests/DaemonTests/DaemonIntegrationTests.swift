@@ -592,6 +592,7 @@ final class DaemonIntegrationTests: XCTestCase {
         XCTAssertEqual(s, 0, err)
         XCTAssertTrue(out.contains("# TYPE qsentd_requests_total counter\nqsentd_requests_total "), out)
         XCTAssertTrue(out.contains("qsentd_resident_memory_bytes{kind=\"anon\"} "), out)
+        XCTAssertTrue(out.contains("# TYPE qsentd_activation_bytes gauge\nqsentd_activation_bytes "), out)
         if TestEnv.sanitizer == nil {
             XCTAssertTrue(out.contains("# TYPE qsentd_malloc_arenas gauge\nqsentd_malloc_arenas "), out)
             XCTAssertTrue(out.contains("qsentd_malloc_heap_bytes{kind=\"free\"} "), out)

@@ -134,8 +134,12 @@ final class Workspace: @unchecked Sendable {
 /// The workspaces of an engine's forward passes: one per pass in flight (the daemon runs one
 /// at a time; in-process callers may run several). A workspace larger than `retainBytes` after
 /// its pass is released rather than kept, so a rare large batch does not stay resident.
+///
+/// The idle list is a QsentIO `Locked` (a pthread mutex), not a `Synchronization.Mutex`: qsentd's
+/// accept thread releases idle workspaces while the inference thread takes and returns one, and
+/// ThreadSanitizer reports a contended `Mutex` as a race (docs/TESTING.md, "Sanitizers").
 final class WorkspacePool: Sendable {
-    private let idle = Mutex<[Workspace]>([])
+    private let idle = Locked<[Workspace]>([])
     private let mapped = Atomic<Int>(0)
     let retainBytes: Int
 

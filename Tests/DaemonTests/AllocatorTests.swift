@@ -21,6 +21,7 @@ import XCTest
 ///   flat after warm-up, as the soak must be. They hold 3.5 MB after the first round; 12 runs on
 ///   the AVX-512 box (6 with QSENT_ISA=avx2, 3 of these with the other core busy) grew them by
 ///   -0.2 to 1.3 MB, the reloads' doing: for a moment two tokenizers' tables coexist.
+/// - after a quiet second the engine's workspace is unmapped (`activation_bytes` 0).
 ///
 /// It needs a process of its own: glibc fixes its arena limit the first time it has to choose
 /// (once a process has more than 8 arenas), so `mallopt(M_ARENA_MAX)` in a test process that
@@ -96,5 +97,13 @@ final class AllocatorTests: XCTestCase {
                                  "qsentd has \(now.arenas) malloc arenas: is Server.configureAllocator() still limiting them to \(Server.arenas) before any thread starts?")
         XCTAssertLessThan(now.bytes - warm.bytes, Self.maxHeapGrowth,
                           "the arenas grew by \(now.bytes - warm.bytes) bytes over 5 more rounds after the first (free in them: \(now.free)): is something of every batch or connection allocated from malloc again (the activations belong in the engine's workspace)?")
+        // Once the daemon has been quiet for a second it unmaps the idle workspace (MemoryTrim).
+        var quiet = now
+        let deadline = Clock.monotonicNanos() + 6_000_000_000
+        while quiet.activations > 0 && Clock.monotonicNanos() < deadline {
+            usleep(1_500_000)
+            quiet = try heap()
+        }
+        XCTAssertEqual(quiet.activations, 0, "qsentd still maps \(quiet.activations) bytes of activations after a quiet second: is MemoryTrim still releasing the engine's idle workspace?")
     }
 }

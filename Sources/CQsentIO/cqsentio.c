@@ -88,6 +88,34 @@ fail:
     return -1;
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CQSENTIO_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CQSENTIO_ASAN 1
+#endif
+#if defined(CQSENTIO_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
+void cqsentio_asan_poison(void *p, size_t n) {
+#if defined(CQSENTIO_ASAN)
+    __asan_poison_memory_region(p, n);
+#else
+    (void)p; (void)n;
+#endif
+}
+
+void cqsentio_asan_unpoison(void *p, size_t n) {
+#if defined(CQSENTIO_ASAN)
+    __asan_unpoison_memory_region(p, n);
+#else
+    (void)p; (void)n;
+#endif
+}
+
 int cqsentio_release_free_memory(void) {
 #if defined(__GLIBC__)
     return malloc_trim(0);

@@ -127,6 +127,20 @@ final class Workspace: @unchecked Sendable {
         }
     }
 
+    /// Bytes left between two buffers of a plan: under AddressSanitizer they are poisoned
+    /// (`guardGaps`), so a kernel that writes or reads past its buffer is reported, as it was
+    /// when each buffer was an array of its own.
+    static let gap = 64
+
+    /// Under AddressSanitizer: makes the first `bytes` addressable except the `gaps` (byte
+    /// ranges from the start), and the rest of the mapping unaddressable. Elsewhere a no-op.
+    func guardGaps(bytes: Int, gaps: [Range<Int>]) {
+        guard let m = memory else { return }
+        m.unpoison(0..<bytes)
+        for g in gaps { m.poison(g) }
+        if bytes < m.count { m.poison(bytes..<m.count) }
+    }
+
     /// Unmaps the memory (the next `reserve` maps anew).
     func release() { memory = nil }
 }

@@ -33,8 +33,9 @@ struct Forward {
                                   maxLength: spans.map(\.1).max() ?? 0, threads: kernels.threads,
                                   int16Attention: attention == .int16)
         return workspaces.with { workspace in
-            let m = plan.buffers(in: workspace.reserve(plan.bytes))
-            return run(batch, spans: spans, m)
+            let base = workspace.reserve(plan.bytes)
+            workspace.guardGaps(bytes: plan.bytes, gaps: plan.gaps)
+            return run(batch, spans: spans, plan.buffers(in: base))
         }
     }
 
@@ -102,10 +103,17 @@ struct Forward {
 /// | ctx / hq   | attention's output; after the output projection, h quantized     |
 /// | a          | the output projection's output (FFN2's residual)                 |
 ///
-/// plus each thread's attention scratch and the head's few rows per sequence.
+/// plus each thread's attention scratch and the head's few rows per sequence. Between two
+/// buffers lies a gap of at least `Workspace.gap` bytes, poisoned under AddressSanitizer.
 struct ActivationPlan {
     let bytes: Int
     private let layout: [(offset: Int, bytes: Int)]
+    /// The byte ranges between buffers (and after the last).
+    var gaps: [Range<Int>] {
+        layout.enumerated().map { i, b in
+            (b.offset + b.bytes)..<(i + 1 < layout.count ? layout[i + 1].offset : bytes)
+        }
+    }
     private let tokens: Int, sequences: Int, dim: Int, hidden: Int, wide: Int, preN: Int, labels: Int
 
     init(weights: ModelWeights, tokens t: Int, sequences b: Int, maxLength: Int, threads: Int, int16Attention: Bool) {
@@ -136,7 +144,7 @@ struct ActivationPlan {
         var layout: [(Int, Int)] = []
         for s in sizes {
             layout.append((offset, s))
-            offset += Workspace.aligned(s)
+            offset += Workspace.aligned(s + Workspace.gap)
         }
         self.layout = layout
         bytes = offset

@@ -1,3 +1,4 @@
+import CQsentIO
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -33,5 +34,22 @@ public final class AnonymousMemory {
         self.count = length
     }
 
-    deinit { munmap(base, count) }
+    deinit {
+        unpoison(0..<count)  // the pages may be mapped again for something else
+        munmap(base, count)
+    }
+
+    /// Under AddressSanitizer, marks these bytes unaddressable: an access there is reported, as
+    /// one past a malloc'd buffer would be (the gaps between buffers cut from this memory).
+    /// Elsewhere a no-op.
+    public func poison(_ bytes: Range<Int>) {
+        precondition(bytes.lowerBound >= 0 && bytes.upperBound <= count)
+        cqsentio_asan_poison(base + bytes.lowerBound, bytes.count)
+    }
+
+    /// Under AddressSanitizer, marks these bytes addressable again. Elsewhere a no-op.
+    public func unpoison(_ bytes: Range<Int>) {
+        precondition(bytes.lowerBound >= 0 && bytes.upperBound <= count)
+        cqsentio_asan_unpoison(base + bytes.lowerBound, bytes.count)
+    }
 }

@@ -100,19 +100,12 @@ fail:
 #include <sanitizer/asan_interface.h>
 #endif
 
-void cqsentio_asan_poison(void *p, size_t n) {
+void cqsentio_asan_mark(void *p, size_t n, int poisoned) {
 #if defined(CQSENTIO_ASAN)
-    __asan_poison_memory_region(p, n);
+    if (poisoned) __asan_poison_memory_region(p, n);
+    else __asan_unpoison_memory_region(p, n);
 #else
-    (void)p; (void)n;
-#endif
-}
-
-void cqsentio_asan_unpoison(void *p, size_t n) {
-#if defined(CQSENTIO_ASAN)
-    __asan_unpoison_memory_region(p, n);
-#else
-    (void)p; (void)n;
+    (void)p; (void)n; (void)poisoned;
 #endif
 }
 

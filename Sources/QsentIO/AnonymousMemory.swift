@@ -42,14 +42,13 @@ public final class AnonymousMemory {
     /// Under AddressSanitizer, marks these bytes unaddressable: an access there is reported, as
     /// one past a malloc'd buffer would be (the gaps between buffers cut from this memory).
     /// Elsewhere a no-op.
-    public func poison(_ bytes: Range<Int>) {
-        precondition(bytes.lowerBound >= 0 && bytes.upperBound <= count)
-        cqsentio_asan_poison(base + bytes.lowerBound, bytes.count)
-    }
+    public func poison(_ bytes: Range<Int>) { mark(bytes, poisoned: true) }
 
     /// Under AddressSanitizer, marks these bytes addressable again. Elsewhere a no-op.
-    public func unpoison(_ bytes: Range<Int>) {
+    public func unpoison(_ bytes: Range<Int>) { mark(bytes, poisoned: false) }
+
+    private func mark(_ bytes: Range<Int>, poisoned: Bool) {
         precondition(bytes.lowerBound >= 0 && bytes.upperBound <= count)
-        cqsentio_asan_unpoison(base + bytes.lowerBound, bytes.count)
+        cqsentio_asan_mark(base + bytes.lowerBound, bytes.count, poisoned ? 1 : 0)
     }
 }

@@ -27,11 +27,10 @@ int cqsentio_set_thread_name(const char *name);
 int cqsentio_signal_pipe(const int *signals, int count);
 
 /// Under AddressSanitizer (the build's -fsanitize=address): marks [p, p+n) as unaddressable
-/// (poison) or addressable again (unpoison), so that an access there is reported, as one past a
-/// malloc'd buffer would be. Elsewhere no-ops. For memory that is not malloc's (a mapping cut
+/// (poisoned 1), so that an access there is reported as one past a malloc'd buffer would be, or
+/// addressable again (0). Elsewhere a no-op. For memory that is not malloc's (a mapping cut
 /// into several buffers).
-void cqsentio_asan_poison(void *p, size_t n);
-void cqsentio_asan_unpoison(void *p, size_t n);
+void cqsentio_asan_mark(void *p, size_t n, int poisoned);
 
 /// glibc: malloc_trim(0), returning freed heap pages of every arena to the kernel (1 if memory
 /// was released). Elsewhere a no-op returning 0.

@@ -114,7 +114,7 @@ struct ActivationPlan {
             (b.offset + b.bytes)..<(i + 1 < layout.count ? layout[i + 1].offset : bytes)
         }
     }
-    private let tokens: Int, sequences: Int, dim: Int, hidden: Int, wide: Int, preN: Int, labels: Int
+    private let tokens: Int, sequences: Int, dim: Int, hidden: Int, preN: Int, labels: Int
 
     init(weights: ModelWeights, tokens t: Int, sequences b: Int, maxLength: Int, threads: Int, int16Attention: Bool) {
         let c = weights.config
@@ -123,14 +123,13 @@ struct ActivationPlan {
         sequences = b
         dim = c.dim
         hidden = c.hidden
-        wide = max(3 * c.dim, c.hidden)
         preN = weights.pre.n
         labels = weights.classifier.n
         let scratch = Kernels.attentionScratch(maxLength: maxLength, headDim: c.dim / c.heads, int16: int16Attention)
         let sizes = [
             t * dim * f,                                                  // x
             QuantizedRows.bytes(rows: t, cols: dim),                      // rowsQ
-            t * wide * f,                                                 // qkv / h
+            t * max(3 * dim, hidden) * f,                                 // qkv / h
             max(t * dim * f, QuantizedRows.bytes(rows: t, cols: hidden)), // ctx / hq
             t * dim * f,                                                  // a
             threads * scratch * f,                                        // attention scratch

@@ -143,12 +143,7 @@ public struct Kernels: Sendable {
         precondition(x.cols == l.k && y.rows == x.rows && y.cols == l.n)
         let kp = PackedS8.paddedK(l.k)
         let rows = x.rows
-        let input: QuantizedRows
-        if let pre {
-            input = pre
-        } else if let scratch {
-            input = scratch
-        } else {
+        guard let input = pre ?? scratch else {
             preconditionFailure("an int8 layer needs its input rows quantized, or a buffer to quantize them into")
         }
         precondition(input.rows == rows && input.kp == kp)

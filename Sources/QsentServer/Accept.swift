@@ -126,7 +126,7 @@ struct MemoryTrim {
     private var quietSince: UInt64 = 0
     private var trimmedAt = -1
 
-    mutating func tick(activity: Int, queueDepth: Int, now: UInt64 = Clock.monotonicNanos(), release: () -> Void = {}) {
+    mutating func tick(activity: Int, queueDepth: Int, now: UInt64 = Clock.monotonicNanos(), release: () -> Void) {
         if activity != lastActivity || queueDepth > 0 {
             lastActivity = activity
             quietSince = now
